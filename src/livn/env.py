@@ -1,0 +1,260 @@
+"""The `Env` facade: a culture on a multi-electrode array, simulated by one backend.
+
+```python
+env = Env(predefined("S1")).init()
+env.apply_model_defaults()
+env.record_spikes()
+env.record_voltage()
+it, t, iv, v = env.run(100)          # ms
+```
+
+`Env` checks every argument and then delegates to the backend chosen by
+`LIVN_BACKEND` (brian2 by default). State persists between `run` calls, so a
+closed loop can stimulate, read and stimulate again; `clear()` returns to t = 0.
+Units: time ms, electrode current uA, injected current nA, voltage mV,
+conductance nS.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from livn.backends import backend_name, load_backend
+from livn.errors import (
+    InvalidArgumentError,
+    NotInitializedError,
+    RecordingError,
+    describe,
+)
+from livn.io import MEA
+from livn.models import CultureModel, check_weights, projection_name
+from livn.system import System
+from livn.types import RunResult
+
+#: Time covered by one row of a stimulus array, ms.
+STIMULUS_STEP = 1.0
+
+
+class Env:
+    """A simulated culture with its electrode array.
+
+    **Arguments**
+
+    - `system`: a system directory path or a `livn.system.System`.
+    - `model`: the `CultureModel` (default parameters when None).
+    - `io`: the `MEA`; by default read from the system directory's `mea.json`.
+    - `seed`: non-negative integer; seeds per-neuron parameters and noise.
+      The same seed gives the same spikes.
+    - `backend`: backend name; default from `LIVN_BACKEND`, else "brian2".
+    """
+
+    def __init__(self, system, model: CultureModel | None = None, io: MEA | None = None, seed: int = 123,
+                 backend: str | None = None):
+        if isinstance(system, (str, os.PathLike)):
+            system = System(system)
+        elif not isinstance(system, System):
+            raise InvalidArgumentError(
+                f"system must be a system directory path or a livn.system.System; got {describe(system)}"
+            )
+        if model is None:
+            model = CultureModel()
+        elif not isinstance(model, CultureModel):
+            raise InvalidArgumentError(f"model must be a livn.models.CultureModel; got {describe(model)}")
+        if io is None:
+            io = MEA.from_directory(system.uri)
+        elif not isinstance(io, MEA):
+            raise InvalidArgumentError(f"io must be a livn.io.MEA; got {describe(io)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InvalidArgumentError(f"seed must be a non-negative integer; got {describe(seed)}")
+        for population in system.populations:
+            model.neuron_type(population)
+        self.system = system
+        self.model = model
+        self.io = io
+        self.seed = int(seed)
+        self.backend_name = backend_name(backend)
+        self.backend = None
+        self._projections = [projection_name(pre, post) for pre, post in system.projections]
+        self._recording_spikes = False
+        self._recording_voltage = False
+        self._noise = (0.0, 0.0)
+
+    # -- construction ----------------------------------------------------------------
+
+    def init(self) -> "Env":
+        """Build the network in the backend (once). Weights and noise start at zero."""
+        if self.backend is None:
+            backend_class = load_backend(self.backend_name)
+            self.backend = backend_class(self.system, self.model, self.seed)
+        return self
+
+    def _backend(self):
+        if self.backend is None:
+            raise NotInitializedError("the network is not built yet: call env.init() first")
+        return self.backend
+
+    @property
+    def t(self) -> float:
+        """Simulated time since t = 0 (start or last `clear`), ms."""
+        return self._backend().t
+
+    @property
+    def num_neurons(self) -> int:
+        return self.system.num_neurons
+
+    @property
+    def projections(self) -> list[str]:
+        """Names of the projections ("PRE_POST") that weights can be set for."""
+        return list(self._projections)
+
+    def apply_model_defaults(self) -> "Env":
+        """Set the model's default synaptic weights and background noise."""
+        defaults = {key: value for key, value in self.model.default_weights.items() if key in self._projections}
+        self.set_weights(defaults)
+        self.set_noise(self.model.default_noise_mean, self.model.default_noise_std)
+        return self
+
+    def set_weights(self, weights: dict) -> "Env":
+        """Set synaptic weights (peak conductance, nS) by projection, e.g. `{"EXC_EXC": 2.0}`.
+
+        Keys are "PRE_POST" names or (pre, post) tuples; see `projections`.
+        """
+        backend = self._backend()
+        backend.set_weights(check_weights(weights, self._projections))
+        return self
+
+    def set_noise(self, mean: float | None = None, std: float | None = None) -> "Env":
+        """Set the background current: mean and standard deviation in nA (None keeps the current value)."""
+        backend = self._backend()
+        mean = self._noise[0] if mean is None else mean
+        std = self._noise[1] if std is None else std
+        for name, value in (("mean", mean), ("std", std)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not math.isfinite(value):
+                raise InvalidArgumentError(f"noise {name} must be a finite number of nA; got {describe(value)}")
+        if std < 0:
+            raise InvalidArgumentError(f"noise std must be >= 0 nA; got {std}")
+        backend.set_noise(float(mean), float(std))
+        self._noise = (float(mean), float(std))
+        return self
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _check_can_change_recording(self, what: str) -> None:
+        if self._backend().t > 0:
+            raise RecordingError(
+                f"{what} must be called before the first run (or right after clear()); "
+                f"the network is at t = {self.t} ms"
+            )
+
+    def record_spikes(self) -> "Env":
+        """Record the spikes of every neuron from now on."""
+        self._check_can_change_recording("record_spikes()")
+        self.backend.record_spikes()
+        self._recording_spikes = True
+        return self
+
+    def record_voltage(self, gids=None, dt: float | None = None) -> "Env":
+        """Record membrane potentials (mV).
+
+        **Arguments**
+
+        - `gids`: neurons to record (default: all).
+        - `dt`: sampling interval in ms, a multiple of the integration step (default: the step).
+        """
+        self._check_can_change_recording("record_voltage()")
+        if gids is None:
+            gids = np.arange(self.num_neurons)
+        gids = np.asarray(gids)
+        if gids.ndim != 1 or gids.size == 0 or not np.issubdtype(gids.dtype, np.integer):
+            raise InvalidArgumentError(f"gids must be a non-empty 1-d array of integer gids; got {describe(gids)}")
+        if gids.min() < 0 or gids.max() >= self.num_neurons:
+            raise InvalidArgumentError(
+                f"gids must lie in [0, {self.num_neurons - 1}] for this system; got values from {gids.min()} to {gids.max()}"
+            )
+        step = self.model.dt
+        dt = step if dt is None else dt
+        if not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0 or abs(dt / step - round(dt / step)) > 1e-9:
+            raise InvalidArgumentError(
+                f"dt must be a positive multiple of the integration step {step} ms; got {describe(dt)}"
+            )
+        self.backend.record_voltage(gids, float(dt))
+        self._recording_voltage = True
+        return self
+
+    # -- electrodes ---------------------------------------------------------------------------
+
+    def cell_stimulus(self, inputs):
+        """Per-neuron injected current for electrode inputs.
+
+        **Arguments**: `inputs`, `[T, n_channels]` electrode currents in uA, 1 ms per row.
+
+        **Returns**: `[T, n_neurons]` injected currents in nA, 1 ms per row, for `run`.
+        """
+        return self.io.cell_stimulus(self.system.neuron_coordinates, inputs)
+
+    def channel_recording(self, it, t) -> tuple[dict, dict]:
+        """Spikes per recording channel: `(cit, ct)`, dicts channel id -> gids, times (ms)."""
+        return self.io.channel_recording(self.system.neuron_coordinates, it, t)
+
+    # -- simulation ----------------------------------------------------------------------------
+
+    def _check_stimulus(self, stimulus, duration: float):
+        if stimulus is None:
+            return None
+        try:
+            stimulus = np.asarray(stimulus, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"stimulus must be a numeric array; got {describe(stimulus)}") from None
+        n = self.num_neurons
+        max_rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
+        if stimulus.ndim != 2 or stimulus.shape[1] != n or not 1 <= stimulus.shape[0] <= max_rows:
+            raise InvalidArgumentError(
+                f"stimulus must have shape [T, {n}] (nA per neuron, {STIMULUS_STEP} ms per row) with "
+                f"1 <= T <= {max_rows} for a {duration} ms run; got {describe(stimulus)}. "
+                "Use env.cell_stimulus(inputs) to map [T, n_channels] electrode currents (uA)."
+            )
+        if not np.all(np.isfinite(stimulus)):
+            raise InvalidArgumentError("stimulus contains NaN or infinite values")
+        return stimulus
+
+    def run(self, duration: float, stimulus=None) -> RunResult:
+        """Advance the culture by `duration` ms.
+
+        **Arguments**
+
+        - `duration`: ms, positive; rounded to the integration step.
+        - `stimulus`: None, or `[T, n_neurons]` injected current in nA, row k applied
+          during [k, k + 1) ms of this window; rows after T are zero.
+
+        **Returns**
+
+        `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
+        recorded gids and voltages `[n, samples]` (mV); fields not recorded are None.
+        """
+        backend = self._backend()
+        if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
+            raise InvalidArgumentError(f"duration must be a number of ms; got {describe(duration)}")
+        duration = float(duration)
+        if not math.isfinite(duration) or duration <= 0:
+            raise InvalidArgumentError(f"duration must be a positive, finite number of ms; got {duration}")
+        if duration < self.model.dt:
+            raise InvalidArgumentError(
+                f"duration must be at least one integration step ({self.model.dt} ms); got {duration}"
+            )
+        stimulus = self._check_stimulus(stimulus, duration)
+        return backend.run(duration, stimulus)
+
+    def clear(self) -> "Env":
+        """Reset the culture to t = 0: initial state, no spikes in flight, the seed's noise.
+
+        Weights, noise levels and recordings stay as they were set.
+        """
+        self._backend().clear()
+        return self
+
+    def __repr__(self) -> str:
+        built = "built" if self.backend is not None else "not built"
+        return f"Env({self.system.name!r}, {self.num_neurons} neurons, backend={self.backend_name!r}, seed={self.seed}, {built})"

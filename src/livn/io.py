@@ -1,0 +1,286 @@
+"""The multi-electrode array (MEA): electrodes in, channels out.
+
+An `MEA` is a set of electrodes, each one stimulation and recording channel.
+
+*Stimulation* treats each electrode as a point current source. A neuron at
+distance `r` (um) from an electrode that passes `I` (uA) receives an injected
+current (nA)
+
+    I_neuron = coupling * I * reference_distance / max(r, reference_distance)   if r <= input_radius
+             = 0                                                                otherwise
+
+i.e. the 1/r fall-off of the extracellular potential of a point source in a
+homogeneous medium, capped at `reference_distance` (the electrode's own size, so
+a neuron on top of the electrode gets `coupling` nA per uA) and cut to zero
+beyond `input_radius`. Contributions of several electrodes add up.
+
+*Recording* assigns every spike of a neuron to each channel whose electrode lies
+within `output_radius` (um) of the neuron's soma.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from livn._files import write_json
+from livn.errors import InvalidArgumentError, MissingSystemFileError, SystemFileError, describe
+
+#: File name of the electrode layout inside a system directory.
+MEA_FILE = "mea.json"
+
+
+def check_neuron_coordinates(neuron_coordinates) -> np.ndarray:
+    """Validate `[n, 4]` rows of (gid, x, y, z), positions in um; returns a float array."""
+    coords = np.asarray(neuron_coordinates, dtype=float)
+    if coords.ndim != 2 or coords.shape[1] != 4:
+        raise InvalidArgumentError(
+            f"neuron_coordinates must have shape [n_neurons, 4] (gid, x, y, z in um); "
+            f"got {describe(coords)}"
+        )
+    if not np.all(np.isfinite(coords)):
+        raise InvalidArgumentError("neuron_coordinates contains NaN or infinite values")
+    return coords
+
+
+class MEA:
+    """Electrode layout of a multi-electrode array.
+
+    **Arguments**
+
+    - `electrode_coordinates`: `[n_channels, 4]` rows of (channel id, x, y, z), um.
+    - `input_radius`: distance (um) beyond which an electrode does not stimulate.
+    - `output_radius`: distance (um) within which an electrode records a neuron.
+    - `reference_distance`: distance (um) below which the stimulation fall-off is capped.
+    - `coupling`: injected current (nA) per electrode current (uA) at `reference_distance`.
+    """
+
+    def __init__(
+        self,
+        electrode_coordinates,
+        input_radius: float,
+        output_radius: float,
+        reference_distance: float = 10.0,
+        coupling: float = 1.0,
+    ):
+        coords = np.asarray(electrode_coordinates, dtype=float)
+        if coords.ndim != 2 or coords.shape[1] != 4 or coords.shape[0] == 0:
+            raise InvalidArgumentError(
+                "electrode_coordinates must have shape [n_channels, 4] (id, x, y, z in um) "
+                f"with at least one electrode; got {describe(coords)}"
+            )
+        if not np.all(np.isfinite(coords)):
+            raise InvalidArgumentError("electrode_coordinates contains NaN or infinite values")
+        ids = coords[:, 0]
+        if np.any(ids != np.round(ids)) or len(np.unique(ids)) != len(ids) or np.any(ids < 0):
+            raise InvalidArgumentError(
+                f"electrode ids (first column) must be distinct non-negative integers; got {ids.tolist()}"
+            )
+        for name, value in [
+            ("input_radius", input_radius),
+            ("output_radius", output_radius),
+            ("reference_distance", reference_distance),
+            ("coupling", coupling),
+        ]:
+            if not isinstance(value, (int, float, np.floating, np.integer)) or not (
+                math.isfinite(value) and value > 0
+            ):
+                raise InvalidArgumentError(f"{name} must be a positive finite number; got {describe(value)}")
+        self.electrode_coordinates = coords
+        self.input_radius = float(input_radius)
+        self.output_radius = float(output_radius)
+        self.reference_distance = float(reference_distance)
+        self.coupling = float(coupling)
+
+    # -- construction and files ------------------------------------------------
+
+    @classmethod
+    def grid(
+        cls,
+        width: float,
+        height: float,
+        rows: int = 4,
+        columns: int = 4,
+        origin: tuple[float, float] = (0.0, 0.0),
+        z: float = 0.0,
+        **kwargs,
+    ) -> "MEA":
+        """A `rows` x `columns` grid spanning the rectangle `width` x `height` (um) from `origin`.
+
+        Electrodes sit at the centres of equal tiles, numbered row by row from 0.
+        Unless given, `input_radius` and `output_radius` are the half-diagonal of a
+        tile (rounded up to 1 um), so that every point of the rectangle lies within
+        reach of at least one electrode.
+        """
+        for name, value in [("width", width), ("height", height)]:
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InvalidArgumentError(f"{name} must be a positive number of um; got {describe(value)}")
+        for name, value in [("rows", rows), ("columns", columns)]:
+            if not (isinstance(value, (int, np.integer)) and value >= 1):
+                raise InvalidArgumentError(f"{name} must be a positive integer; got {describe(value)}")
+        pitch_x, pitch_y = width / columns, height / rows
+        electrodes = []
+        for r in range(rows):
+            for c in range(columns):
+                x = origin[0] + (c + 0.5) * pitch_x
+                y = origin[1] + (r + 0.5) * pitch_y
+                electrodes.append([r * columns + c, x, y, z])
+        reach = float(math.ceil(math.hypot(pitch_x / 2, pitch_y / 2)))
+        kwargs.setdefault("input_radius", reach)
+        kwargs.setdefault("output_radius", reach)
+        return cls(electrodes, **kwargs)
+
+    def to_dict(self) -> dict:
+        """The JSON-serialisable form written to `mea.json`."""
+        return {
+            "electrodes": [[int(row[0]), *map(float, row[1:])] for row in self.electrode_coordinates],
+            "input_radius": self.input_radius,
+            "output_radius": self.output_radius,
+            "reference_distance": self.reference_distance,
+            "coupling": self.coupling,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MEA":
+        """Rebuild an `MEA` from `to_dict()` output (`electrode_coordinates` is accepted for `electrodes`)."""
+        if not isinstance(data, dict):
+            raise InvalidArgumentError(f"an MEA description must be a dict; got {describe(data)}")
+        electrodes = data.get("electrodes", data.get("electrode_coordinates"))
+        missing = [k for k in ("input_radius", "output_radius") if k not in data]
+        if electrodes is None or missing:
+            raise InvalidArgumentError(
+                "an MEA description needs 'electrodes', 'input_radius' and 'output_radius'; "
+                f"missing {(['electrodes'] if electrodes is None else []) + missing}"
+            )
+        optional = {k: data[k] for k in ("reference_distance", "coupling") if k in data}
+        return cls(electrodes, data["input_radius"], data["output_radius"], **optional)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the layout as JSON to `path` (a file, or a directory to hold `mea.json`), atomically."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / MEA_FILE
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def from_directory(cls, directory: str | os.PathLike) -> "MEA":
+        """Read `mea.json` from a system directory."""
+        path = Path(directory) / MEA_FILE
+        if not path.is_file():
+            raise MissingSystemFileError(f"no electrode layout: {path} does not exist")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise SystemFileError(f"{path} is not valid JSON ({e}); the file is corrupt") from None
+        return cls.from_dict(data)
+
+    # -- geometry ---------------------------------------------------------------
+
+    @property
+    def num_channels(self) -> int:
+        """Number of electrodes (= stimulation and recording channels)."""
+        return self.electrode_coordinates.shape[0]
+
+    @property
+    def channel_ids(self) -> np.ndarray:
+        """Channel ids, in the order of the rows of `electrode_coordinates`."""
+        return self.electrode_coordinates[:, 0].astype(int)
+
+    def distances(self, neuron_coordinates) -> np.ndarray:
+        """`[n_channels, n_neurons]` electrode-to-soma distances, um."""
+        coords = check_neuron_coordinates(neuron_coordinates)
+        delta = self.electrode_coordinates[:, None, 1:] - coords[None, :, 1:]
+        return np.sqrt(np.sum(delta**2, axis=-1))
+
+    def stimulus_transfer(self, neuron_coordinates) -> np.ndarray:
+        """`[n_channels, n_neurons]` matrix, nA of injected current per uA of electrode current."""
+        r = self.distances(neuron_coordinates)
+        falloff = self.reference_distance / np.maximum(r, self.reference_distance)
+        return np.where(r <= self.input_radius, self.coupling * falloff, 0.0)
+
+    def recording_mask(self, neuron_coordinates) -> np.ndarray:
+        """`[n_channels, n_neurons]` booleans: True where the channel records the neuron."""
+        return self.distances(neuron_coordinates) <= self.output_radius
+
+    # -- stimulation and recording ---------------------------------------------
+
+    def cell_stimulus(self, neuron_coordinates, channel_inputs):
+        """Map electrode currents to per-neuron injected currents.
+
+        **Arguments**
+
+        - `neuron_coordinates`: `[n_neurons, 4]` (gid, x, y, z in um).
+        - `channel_inputs`: `[T, n_channels]` or `[B, T, n_channels]` electrode
+          currents in uA, one row per time step (the caller fixes the step, 1 ms in `Env`).
+          A JAX array is accepted and stays differentiable.
+
+        **Returns**
+
+        `[T, n_neurons]` (or `[B, T, n_neurons]`) injected currents in nA.
+        """
+        transfer = self.stimulus_transfer(neuron_coordinates)
+        inputs = channel_inputs
+        if isinstance(inputs, (list, tuple)):
+            inputs = np.asarray(inputs, dtype=float)
+        shape = getattr(inputs, "shape", None)
+        if shape is None or len(shape) not in (2, 3) or shape[-1] != self.num_channels:
+            raise InvalidArgumentError(
+                f"channel_inputs must have shape [T, {self.num_channels}] or [B, T, {self.num_channels}] "
+                f"(uA per channel); got {describe(inputs)}"
+            )
+        if isinstance(inputs, np.ndarray) and not np.all(np.isfinite(inputs)):
+            raise InvalidArgumentError("channel_inputs contains NaN or infinite values")
+        return inputs @ transfer
+
+    def channel_recording(self, neuron_coordinates, it, t) -> tuple[dict, dict]:
+        """Sort neuron spikes into recording channels.
+
+        **Arguments**
+
+        - `neuron_coordinates`: `[n_neurons, 4]` (gid, x, y, z in um).
+        - `it`: spiking neuron gids, one per spike.
+        - `t`: spike times (ms), one per spike.
+
+        **Returns**
+
+        `(cit, ct)`: dicts from channel id to the gids and the times (ms) of the
+        spikes of neurons within `output_radius` of that channel's electrode, in the
+        order of the input. Every channel has an entry, empty if it saw nothing.
+        """
+        coords = check_neuron_coordinates(neuron_coordinates)
+        it = np.asarray(it)
+        t = np.asarray(t, dtype=float)
+        if it.ndim != 1 or t.ndim != 1 or it.shape != t.shape:
+            raise InvalidArgumentError(
+                f"it and t must be 1-d arrays of equal length (one entry per spike); "
+                f"got it {describe(it)} and t {describe(t)}"
+            )
+        if it.size and (not np.issubdtype(it.dtype, np.number) or np.any(it != np.round(it))):
+            raise InvalidArgumentError(f"it must hold integer neuron gids; got {describe(it)}")
+        gids = coords[:, 0].astype(np.int64)
+        order = np.argsort(gids)
+        position = np.searchsorted(gids[order], it.astype(np.int64))
+        known = (position < len(gids)) & (gids[order][np.minimum(position, len(gids) - 1)] == it)
+        if not np.all(known):
+            raise InvalidArgumentError(
+                f"it contains gids that are not in neuron_coordinates: {np.unique(it[~known])[:10].tolist()}"
+            )
+        row = order[position]
+        mask = self.recording_mask(coords)
+        cit, ct = {}, {}
+        for c, channel in enumerate(self.channel_ids):
+            seen = mask[c, row]
+            cit[int(channel)] = it[seen].astype(np.int64)
+            ct[int(channel)] = t[seen]
+        return cit, ct
+
+    def __repr__(self) -> str:
+        return (
+            f"MEA({self.num_channels} electrodes, input_radius={self.input_radius} um, "
+            f"output_radius={self.output_radius} um)"
+        )

@@ -102,3 +102,17 @@ def test_regular_spiking_rate_matches_the_equations(single_neuron_dir, current):
     assert simulated_rate == pytest.approx(reference_rate, rel=0.05, abs=1.0)
     # The first spike (latency from rest) agrees within a few integration steps.
     assert t[0] == pytest.approx(reference[0], abs=1.0)
+
+
+def test_defaults_give_culture_like_spontaneous_activity(s2_dir):
+    """Irregular firing at a few Hz with recurring network bursts (in vitro cultures, S2 and larger)."""
+    from livn.analysis import summarize
+
+    env = Env(s2_dir, seed=21).init().apply_model_defaults().record_spikes()
+    env.run(500)  # let the onset transient pass
+    it, t, _, _ = env.run(6000)
+    summary = summarize(it, t, env.num_neurons, 6000)
+    assert 0.5 <= summary.mean_rate <= 5.0
+    assert summary.isi_cv > 0.8
+    assert summary.num_bursts >= 2
+    assert 0.2 < summary.fraction_in_bursts < 0.95

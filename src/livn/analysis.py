@@ -54,7 +54,7 @@ def isi_cv(it, t, num_neurons: int, duration: float, min_spikes: int = 5) -> flo
 
 def network_bursts(
     it, t, num_neurons: int, duration: float,
-    min_fraction: float = 0.1, window: float = 50.0, bin_size: float = 5.0, min_gap: float = 100.0,
+    min_fraction: float = 0.25, window: float = 50.0, bin_size: float = 5.0, min_gap: float = 100.0,
 ) -> np.ndarray:
     """Network bursts: periods in which many neurons fire together.
 

@@ -108,7 +108,7 @@ class CultureModel:
     noise_time_constant: float = 5.0  # ms
     #: Default synaptic weights (peak conductance, nS) by "PRE_POST" projection.
     default_weights: dict = field(
-        default_factory=lambda: {"EXC_EXC": 7.0, "EXC_INH": 3.0, "INH_EXC": 3.0, "INH_INH": 4.0}
+        default_factory=lambda: {"EXC_EXC": 8.0, "EXC_INH": 3.0, "INH_EXC": 3.0, "INH_INH": 4.0}
     )
     default_noise_mean: float = 0.0  # nA
     default_noise_std: float = 0.15  # nA

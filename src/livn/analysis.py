@@ -98,7 +98,14 @@ def network_bursts(
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
-    return np.minimum(np.asarray(merged, dtype=float) * bin_size, duration)
+    # Trim each period to the first and last spike inside it (the window leads by up to `window` ms).
+    times = np.sort(t)
+    bursts = []
+    for s, e in merged:
+        lo, hi = np.searchsorted(times, [s * bin_size, min((e + 1) * bin_size, duration)])
+        if hi > lo:
+            bursts.append([times[lo], times[hi - 1]])
+    return np.asarray(bursts, dtype=float).reshape(-1, 2)
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def summarize(it, t, num_neurons: int, duration: float, **burst_options) -> Acti
     bursts = network_bursts(it, t, num_neurons, duration, **burst_options)
     inside = np.zeros(t.shape, dtype=bool)
     for start, end in bursts:
-        inside |= (t >= start) & (t < end)
+        inside |= (t >= start) & (t <= end)
     return ActivitySummary(
         num_neurons=int(num_neurons),
         duration=float(duration),

@@ -204,35 +204,53 @@ class Env:
     def _check_stimulus(self, stimulus, duration: float):
         if stimulus is None:
             return None
-        try:
-            stimulus = np.asarray(stimulus, dtype=float)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"stimulus must be a numeric array; got {describe(stimulus)}") from None
+        is_jax = type(stimulus).__module__.startswith("jax")
+        if not is_jax:
+            try:
+                stimulus = np.asarray(stimulus, dtype=float)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"stimulus must be a numeric array; got {describe(stimulus)}") from None
         n = self.num_neurons
         max_rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
-        if stimulus.ndim != 2 or stimulus.shape[1] != n or not 1 <= stimulus.shape[0] <= max_rows:
+        shape = tuple(stimulus.shape)
+        batch_ok = len(shape) == 3 and self.backend_name == "diffrax"
+        if len(shape) not in ((2, 3) if batch_ok else (2,)) or shape[-1] != n or not 1 <= shape[-2] <= max_rows:
+            batch = " or [B, T, n] (a batch of trials)" if self.backend_name == "diffrax" else ""
             raise InvalidArgumentError(
-                f"stimulus must have shape [T, {n}] (nA per neuron, {STIMULUS_STEP} ms per row) with "
+                f"stimulus must have shape [T, {n}]{batch} (nA per neuron, {STIMULUS_STEP} ms per row) with "
                 f"1 <= T <= {max_rows} for a {duration} ms run; got {describe(stimulus)}. "
                 "Use env.cell_stimulus(inputs) to map [T, n_channels] electrode currents (uA)."
             )
-        if not np.all(np.isfinite(stimulus)):
+        concrete = not is_jax or not type(stimulus).__name__.endswith("Tracer")
+        if concrete and not bool(np.all(np.isfinite(np.asarray(stimulus)))):
             raise InvalidArgumentError("stimulus contains NaN or infinite values")
         return stimulus
 
-    def run(self, duration: float, stimulus=None) -> RunResult:
+    @property
+    def run_key(self):
+        """A JAX random key derived from the seed, for `run(..., key=...)` (diffrax backend)."""
+        backend = self._backend()
+        if not hasattr(backend, "run_key"):
+            raise InvalidArgumentError(f"run_key needs the diffrax backend; this Env uses {self.backend_name!r}")
+        return backend.run_key
+
+    def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
         """Advance the culture by `duration` ms.
 
         **Arguments**
 
         - `duration`: ms, positive; rounded to the integration step.
         - `stimulus`: None, or `[T, n_neurons]` injected current in nA, row k applied
-          during [k, k + 1) ms of this window; rows after T are zero.
+          during [k, k + 1) ms of this window; rows after T are zero. The diffrax
+          backend also takes a batch `[B, T, n_neurons]` and JAX arrays.
+        - `key`: JAX random key for the noise (diffrax only; default: the next key of the Env's stream).
+        - `unroll`: None, or "mask" (diffrax only) for dense, differentiable output.
 
         **Returns**
 
         `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
         recorded gids and voltages `[n, samples]` (mV); fields not recorded are None.
+        With `unroll="mask"`: `(mask [n, steps], t [steps] ms, gids [n], v [n, steps] mV)`.
         """
         backend = self._backend()
         if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
@@ -244,7 +262,15 @@ class Env:
             raise InvalidArgumentError(
                 f"duration must be at least one integration step ({self.model.dt} ms); got {duration}"
             )
+        if unroll not in (None, "mask"):
+            raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
+        if (unroll is not None or key is not None) and self.backend_name != "diffrax":
+            raise InvalidArgumentError(
+                f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
+            )
         stimulus = self._check_stimulus(stimulus, duration)
+        if self.backend_name == "diffrax":
+            return backend.run(duration, stimulus, key=key, unroll=unroll)
         return backend.run(duration, stimulus)
 
     def clear(self) -> "Env":

@@ -1,0 +1,416 @@
+"""JAX translation of `livn.models.CultureModel`, integrated with diffrax: differentiable and batched.
+
+Each integration step of `dt` ms does, in the order brian2 uses, so that noise-free
+runs agree spike for spike with the brian2 backend:
+
+1. one diffrax solver step (Euler-Maruyama) of the membrane, conductance and
+   background-current equations, the electrode current held over the step;
+2. threshold: a neuron spikes when v >= v_peak;
+3. conductance increments whose axonal delay ends in this step arrive;
+4. reset of the neurons that spiked (v <- c, u <- u + d);
+5. the new spikes are sent: each synapse schedules `w * x_pre` (excitatory,
+   depressing) or `w` (inhibitory) into a ring buffer `delay` steps ahead, and
+   the release resource x of each excitatory neuron that spiked drops by U.
+
+Gradients: everything is differentiable except the spike threshold, whose
+derivative is replaced by a surrogate (the derivative of a fast sigmoid,
+`1 / (1 + |v - v_peak| / width)^2`, width 1 mV): forward values are exact,
+backward passes flow through spikes, resets and synapses. Losses on voltage
+are exact up to the solver.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from livn.models import CultureModel, projection_name
+from livn.models.culture import RECEPTOR_OF_POPULATION
+from livn.types import RunResult
+
+def _float_dtype():
+    """float64 when the user enabled `jax_enable_x64`, else float32."""
+    return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+
+
+#: Spikes per integration step delivered event by event in forward runs (see `Simulator`).
+EVENT_CAPACITY = 16
+
+#: Width (mV) of the surrogate derivative of the spike threshold.
+SURROGATE_WIDTH = 1.0
+
+
+@jax.custom_jvp
+def spike_threshold(v_minus_peak):
+    """Heaviside step (1.0 where v >= v_peak) with a fast-sigmoid surrogate derivative."""
+    return (v_minus_peak >= 0).astype(v_minus_peak.dtype)
+
+
+@spike_threshold.defjvp
+def _spike_threshold_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    surrogate = 1.0 / (1.0 + jnp.abs(x) / SURROGATE_WIDTH) ** 2
+    return spike_threshold(x), surrogate * dx
+
+
+class BackgroundNoise(diffrax.AbstractTerm):
+    """Diffusion of the Ornstein-Uhlenbeck background current: sigma sqrt(2/tau) dW on I_noise only.
+
+    `normal` holds this step's standard normal draws (drawn a millisecond at a time,
+    which is much faster than one draw per step); the Brownian increment over
+    [t0, t1] is `normal * sqrt(t1 - t0)`.
+    """
+
+    scale: jax.Array  # nA / sqrt(ms), one per neuron
+    normal: jax.Array
+
+    def vf(self, t, y, args):
+        return self.scale
+
+    def contr(self, t0, t1, **kwargs):
+        return self.normal * jnp.sqrt(t1 - t0)
+
+    def prod(self, vf, control):
+        zero = jnp.zeros_like(control)
+        return (zero, zero, zero, zero, vf * control)
+
+
+class Network(eqx.Module):
+    """Parameters of one culture network as arrays (neurons indexed by gid, synapses as edge lists)."""
+
+    a: jax.Array
+    b: jax.Array
+    c: jax.Array
+    d: jax.Array
+    pre: jax.Array  # int32 [E]
+    post: jax.Array  # int32 [E]
+    delay_steps: jax.Array  # int32 [E]
+    is_excitatory: jax.Array  # bool [E]: AMPA with depression, else GABA_A
+    projection: jax.Array  # int32 [E]: index into `weights`
+    weights: jax.Array  # nS per projection
+    noise_mean: jax.Array  # nA
+    noise_std: jax.Array  # nA
+    excitatory_neuron: jax.Array  # bool [n]: its synapses are AMPA and depress
+    outgoing: jax.Array  # int32 [n, max out-degree]: edge indices per presynaptic neuron, padded with E
+    buffer_length: int = eqx.field(static=True)
+    num_neurons: int = eqx.field(static=True)
+
+
+class State(eqx.Module):
+    """The culture's dynamic state: membrane, conductances, noise current, resources, spikes in flight."""
+
+    y: tuple  # (v mV, u, g_AMPA nS, g_GABA nS, I_noise nA), each [n]
+    x: jax.Array  # release resource of each neuron's excitatory terminals, [n]
+    in_flight: jax.Array  # [buffer_length, 2, n] conductance (nS) arriving per future step, AMPA/GABA_A
+    pending: jax.Array  # [n] spikes of the last step not yet put into `in_flight`: x (excitatory) or 1
+    step: jax.Array  # int32, steps since t = 0
+
+
+class Simulator(eqx.Module):
+    """The step function: pure, jit- and vmap-able."""
+
+    model: CultureModel = eqx.field(static=True)
+    dt: float = eqx.field(static=True)
+    #: Spikes per step delivered event by event; 0 = always deliver over every synapse (dense).
+    #: Steps with more spikes fall back to dense delivery, so results never depend on it.
+    event_capacity: int = eqx.field(static=True, default=0)
+
+    def drift(self, t, y, args):
+        network, stimulus_current = args
+        v, u, g_ampa, g_gaba, i_noise = y
+        m = self.model
+        receptors = m.receptors
+        i_syn = 1e-3 * (
+            g_ampa * (receptors["AMPA"].reversal_potential - v) + g_gaba * (receptors["GABA_A"].reversal_potential - v)
+        )
+        dv, du = m.membrane_derivatives(v, u, network.a, network.b, i_syn + i_noise + stimulus_current)
+        return (
+            dv,
+            du,
+            -g_ampa / receptors["AMPA"].time_constant,
+            -g_gaba / receptors["GABA_A"].time_constant,
+            (network.noise_mean - i_noise) / m.noise_time_constant,
+        )
+
+    def send(self, network: Network, in_flight, amount, sent_step):
+        """Schedule the conductance (nS) of the spikes sent at `sent_step` into the ring buffer.
+
+        `amount` is, per presynaptic neuron, its released resource x (excitatory) or 1
+        (inhibitory) if it spiked, else 0.
+        """
+        num_edges = network.pre.shape[0]
+        if num_edges == 0:
+            return in_flight
+
+        def deliver(edges, valid):
+            edge_amount = network.weights[network.projection[edges]] * amount[network.pre[edges]]
+            slot = (sent_step + network.delay_steps[edges]) % network.buffer_length
+            receptor = jnp.where(network.is_excitatory[edges], 0, 1)
+            return in_flight.at[slot, receptor, network.post[edges]].add(jnp.where(valid, edge_amount, 0.0))
+
+        def dense():
+            return deliver(jnp.arange(num_edges), True)
+
+        if not self.event_capacity:
+            return dense()
+
+        def events():
+            senders = jnp.nonzero(amount != 0, size=self.event_capacity, fill_value=0)[0]
+            count = jnp.sum(amount != 0)
+            edges = network.outgoing[senders]  # [K, max out-degree], padded with num_edges
+            valid = (edges < num_edges) & (jnp.arange(self.event_capacity) < count)[:, None]
+            return deliver(jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
+
+        return jax.lax.cond(jnp.sum(amount != 0) <= self.event_capacity, events, dense)
+
+    def step(self, network: Network, state: State, stimulus_current, normal):
+        """Advance by one step of `dt` ms; returns the new state and the spikes (0/1) of this step.
+
+        The spikes of the previous step are put into the delay buffer first (every
+        delay is at least one step), which lets XLA update the buffer in place.
+        """
+        m = self.model
+        dt = self.dt
+        length = network.buffer_length
+        in_flight = state.in_flight.at[(state.step - 1) % length].set(0.0)  # the slot read last step
+        in_flight = self.send(network, in_flight, state.pending, state.step - 1)
+
+        t0 = state.step * dt
+        scale = network.noise_std * math.sqrt(2.0 / m.noise_time_constant) * jnp.ones_like(network.a)
+        terms = diffrax.MultiTerm(diffrax.ODETerm(self.drift), BackgroundNoise(scale, normal))
+        y, _, _, _, _ = diffrax.Euler().step(
+            terms, t0, t0 + dt, state.y, (network, stimulus_current), None, made_jump=False
+        )
+        v, u, g_ampa, g_gaba, i_noise = y
+
+        spikes = spike_threshold(v - m.v_peak)
+        arriving = in_flight[state.step % length]
+        g_ampa = g_ampa + arriving[0]
+        g_gaba = g_gaba + arriving[1]
+        v = v + spikes * (network.c - v)
+        u = u + spikes * network.d
+
+        # Resources recover exactly over the step, are read by the spikes sent now, then drop by U.
+        x = 1.0 - (1.0 - state.x) * math.exp(-dt / m.depression_recovery)
+        pending = spikes * jnp.where(network.excitatory_neuron, x, 1.0)
+        x = x - spikes * jnp.where(network.excitatory_neuron, m.depression_fraction, 0.0) * x
+        return State((v, u, g_ampa, g_gaba, i_noise), x, in_flight, pending, state.step + 1), spikes
+
+
+def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int, steps_per_row: int):
+    """Scan `num_steps` steps; `stimulus` is `[rows, n]` nA (rows of 1 ms), zero beyond its end.
+
+    The outer scan walks over 1 ms rows (stimulus row and noise drawn once per row),
+    the inner scan over the integration steps of the row.
+    """
+    rows = stimulus.shape[0]
+    n = network.num_neurons
+    full_rows, remainder = divmod(num_steps, steps_per_row)
+
+    def row_of_steps(state, row, row_key, length):
+        current = jnp.where(row < rows, stimulus[jnp.minimum(row, rows - 1)], 0.0)
+        normals = jax.random.normal(row_key, (length, n), network.a.dtype)
+
+        def body(carry, normal):
+            v_start = carry.y[0]  # sampled at the start of the step, like brian2's StateMonitor
+            carry, spikes = simulator.step(network, carry, current, normal)
+            return carry, (spikes, v_start)
+
+        return jax.lax.scan(body, state, normals)
+
+    keys = jax.random.split(key, full_rows + 1)
+    state, (spikes, v) = jax.lax.scan(
+        lambda carry, inputs: row_of_steps(carry, inputs[0], inputs[1], steps_per_row),
+        state, (jnp.arange(full_rows), keys[:full_rows]),
+    )
+    spikes = spikes.reshape(full_rows * steps_per_row, n)
+    v = v.reshape(full_rows * steps_per_row, n)
+    if remainder:
+        state, (last_spikes, last_v) = row_of_steps(state, full_rows, keys[-1], remainder)
+        spikes = jnp.concatenate([spikes, last_spikes])
+        v = jnp.concatenate([v, last_v])
+    return state, spikes, v
+
+
+_run_compiled = eqx.filter_jit(_run_steps)
+_run_batched = eqx.filter_jit(
+    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None))
+)
+
+
+class DiffraxBackend:
+    """A culture network in JAX/diffrax (CPU or GPU, as JAX finds it)."""
+
+    name = "diffrax"
+
+    def __init__(self, system, model: CultureModel, seed: int):
+        self.system = system
+        self.model = model
+        self.seed = int(seed)
+        self.dt = model.dt
+        self.num_neurons = n = system.num_neurons
+        params = model.neuron_parameters(system.population_ranges, self.seed)
+        self._projection_names = []
+        pre, post, delays, excitatory, index = [], [], [], [], []
+        for (p, q), projection in system.projections.items():
+            if len(projection.source) == 0:
+                continue
+            self._projection_names.append(projection_name(p, q))
+            pre.append(np.asarray(projection.source))
+            post.append(np.asarray(projection.target))
+            steps = np.maximum(1, np.round(model.axonal_delay(projection.distance) / self.dt)).astype(np.int32)
+            delays.append(steps)
+            excitatory.append(np.full(len(steps), model.receptor_of(p) == "AMPA"))
+            index.append(np.full(len(steps), len(self._projection_names) - 1))
+        cat = lambda parts, dtype: jnp.asarray(np.concatenate(parts) if parts else np.zeros(0), dtype=dtype)  # noqa: E731
+        delay_steps = cat(delays, jnp.int32)
+        excitatory_neuron = np.zeros(n, bool)
+        for population, (start, count) in system.population_ranges.items():
+            excitatory_neuron[start : start + count] = population in RECEPTOR_OF_POPULATION and (
+                model.receptor_of(population) == "AMPA"
+            )
+        pre_all = np.concatenate(pre) if pre else np.zeros(0, np.int64)
+        num_edges = len(pre_all)
+        out_degree = np.bincount(pre_all, minlength=n) if num_edges else np.zeros(n, np.int64)
+        outgoing = np.full((n, max(1, int(out_degree.max()) if n else 1)), num_edges, np.int32)
+        order = np.argsort(pre_all, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(out_degree)[:-1]])
+        for i in np.flatnonzero(out_degree):
+            outgoing[i, : out_degree[i]] = order[starts[i] : starts[i] + out_degree[i]]
+        self.network = Network(
+            a=jnp.asarray(params["a"], _float_dtype()),
+            b=jnp.asarray(params["b"], _float_dtype()),
+            c=jnp.asarray(params["c"], _float_dtype()),
+            d=jnp.asarray(params["d"], _float_dtype()),
+            pre=cat(pre, jnp.int32),
+            post=cat(post, jnp.int32),
+            delay_steps=delay_steps,
+            is_excitatory=cat(excitatory, bool),
+            projection=cat(index, jnp.int32),
+            weights=jnp.zeros(max(1, len(self._projection_names)), _float_dtype()),
+            noise_mean=jnp.asarray(0.0, _float_dtype()),
+            noise_std=jnp.asarray(0.0, _float_dtype()),
+            excitatory_neuron=jnp.asarray(excitatory_neuron),
+            outgoing=jnp.asarray(outgoing),
+            buffer_length=int(delay_steps.max()) + 1 if delay_steps.size else 2,
+            num_neurons=n,
+        )
+        self.simulator = Simulator(model, self.dt)
+        self.event_simulator = Simulator(model, self.dt, event_capacity=EVENT_CAPACITY if n > EVENT_CAPACITY else 0)
+        v_rest = model.resting_potential(params["b"])
+        self._initial_y = tuple(
+            jnp.asarray(a, _float_dtype())
+            for a in (v_rest, params["b"] * v_rest, np.zeros(n), np.zeros(n), np.zeros(n))
+        )
+        self.run_key = jax.random.PRNGKey(self.seed)
+        self._recording_spikes = False
+        self._voltage = None  # (gids, sampling dt)
+        self.clear()
+
+    # -- parameters -------------------------------------------------------------------
+
+    @property
+    def t(self) -> float:
+        return float(self.state.step) * self.dt
+
+    def set_weights(self, weights: dict) -> None:
+        w = np.array(self.network.weights)
+        for key, value in weights.items():
+            if key in self._projection_names:
+                w[self._projection_names.index(key)] = value
+        self.network = eqx.tree_at(lambda net: net.weights, self.network, jnp.asarray(w, _float_dtype()))
+
+    def set_noise(self, mean: float, std: float) -> None:
+        self.network = eqx.tree_at(
+            lambda net: (net.noise_mean, net.noise_std), self.network,
+            (jnp.asarray(mean, _float_dtype()), jnp.asarray(std, _float_dtype())),
+        )
+        if self.t == 0:
+            y = self.state.y
+            self.state = eqx.tree_at(lambda s: s.y, self.state, (*y[:4], jnp.full_like(y[4], mean)))
+
+    def record_spikes(self) -> None:
+        self._recording_spikes = True
+
+    def record_voltage(self, gids: np.ndarray, dt: float) -> None:
+        self._voltage = (np.asarray(gids, dtype=np.int64), int(round(dt / self.dt)))
+
+    # -- running -------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        n = self.num_neurons
+        self.state = State(
+            y=(*self._initial_y[:4], jnp.full((n,), self.network.noise_mean, _float_dtype())),
+            x=jnp.ones((n,), _float_dtype()),
+            in_flight=jnp.zeros((self.network.buffer_length, 2, n), _float_dtype()),
+            pending=jnp.zeros((n,), _float_dtype()),
+            step=jnp.asarray(0, jnp.int32),
+        )
+        self._key = jax.random.PRNGKey(self.seed)
+
+    def _next_key(self):
+        self._key, key = jax.random.split(self._key)
+        return key
+
+    def simulate(self, duration: float, stimulus=None, key=None, events: bool = True):
+        """Run from the current state; returns (final state(s), spikes [.., steps, n], v [.., steps, n]).
+
+        `stimulus` is `[T, n]` or `[B, T, n]` nA (1 ms rows) as a numpy or JAX array;
+        with a batch, `key` is `[B, 2]` (one key per trial) or None. Pure: the
+        backend's own state is not changed.
+        """
+        num_steps = int(round(duration / self.dt))
+        steps_per_row = int(round(1.0 / self.dt))
+        if key is None:
+            key = self._next_key()
+        if stimulus is None:
+            stimulus = jnp.zeros((1, self.num_neurons), _float_dtype())
+        stimulus = jnp.asarray(stimulus, _float_dtype())
+        simulator = self.event_simulator if events else self.simulator
+        if stimulus.ndim == 3:
+            keys = key if jnp.ndim(key) == 2 else jax.random.split(key, stimulus.shape[0])
+            return _run_batched(simulator, self.network, self.state, stimulus, keys, num_steps, steps_per_row)
+        return _run_compiled(simulator, self.network, self.state, stimulus, key, num_steps, steps_per_row)
+
+    def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
+        """Advance by `duration` ms (see `Env.run`).
+
+        `unroll=None` returns a `RunResult` of numpy arrays and advances the state.
+        `unroll="mask"` returns `(mask [.., n, steps], t [steps] ms, gids, v [.., n, steps] mV)` as
+        JAX arrays, differentiable; it advances the state only when called outside a JAX transformation
+        with a single (unbatched) stimulus.
+        """
+        # Dense delivery in mask mode, so surrogate gradients also reach neurons that did not spike.
+        final, spikes, v = self.simulate(duration, stimulus, key, events=unroll != "mask")
+        batched = spikes.ndim == 3
+        tracing = isinstance(spikes, jax.core.Tracer)
+        if not tracing and not batched:
+            self.state = final
+        num_steps = spikes.shape[-2]
+        if unroll == "mask":
+            t = jnp.arange(num_steps) * self.dt
+            gids = jnp.arange(self.num_neurons)
+            return jnp.swapaxes(spikes, -1, -2), t, gids, jnp.swapaxes(v, -1, -2)
+        if batched:
+            return [self._result(spikes[b], v[b]) for b in range(spikes.shape[0])]
+        return self._result(spikes, v)
+
+    def _result(self, spikes, v) -> RunResult:
+        it = t = iv = volt = None
+        if self._recording_spikes:
+            steps, gids = np.nonzero(np.asarray(spikes))
+            order = np.lexsort((gids, steps))
+            # a spike detected in step k is stamped with the step's start time k dt, as brian2 does
+            it = gids[order].astype(np.int64)
+            t = np.round(steps[order] * self.dt, 6)
+        if self._voltage is not None:
+            gids, every = self._voltage
+            iv = gids
+            volt = np.asarray(v)[::every, gids].T
+        return RunResult(it, t, iv, volt)

@@ -144,3 +144,29 @@ def summarize(it, t, num_neurons: int, duration: float, **burst_options) -> Acti
         burst_rate=float(len(bursts) / (duration / 60000.0)),
         fraction_in_bursts=float(inside.mean()) if inside.size else 0.0,
     )
+
+
+def matched_spikes(it_a, t_a, it_b, t_b, tolerance: float = 0.5) -> int:
+    """Number of spikes of recording A paired one-to-one with a spike of the same neuron in B within `tolerance` ms.
+
+    Spikes are paired greedily in time order per neuron; use it to compare two
+    backends or two runs spike for spike.
+    """
+    it_a, it_b = np.asarray(it_a, dtype=np.int64), np.asarray(it_b, dtype=np.int64)
+    t_a, t_b = np.asarray(t_a, dtype=float), np.asarray(t_b, dtype=float)
+    if it_a.shape != t_a.shape or it_b.shape != t_b.shape:
+        raise InvalidArgumentError("each recording needs equally long it and t arrays")
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise InvalidArgumentError(f"tolerance must be a non-negative number of ms; got {describe(tolerance)}")
+    matched = 0
+    for gid in np.intersect1d(it_a, it_b):
+        a, b = np.sort(t_a[it_a == gid]), np.sort(t_b[it_b == gid])
+        i = j = 0
+        while i < len(a) and j < len(b):
+            if abs(a[i] - b[j]) <= tolerance:
+                matched, i, j = matched + 1, i + 1, j + 1
+            elif a[i] < b[j]:
+                i += 1
+            else:
+                j += 1
+    return matched

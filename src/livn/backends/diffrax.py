@@ -13,10 +13,14 @@ runs agree spike for spike with the brian2 backend:
    the release resource x of each excitatory neuron that spiked drops by U.
 
 Gradients: everything is differentiable except the spike threshold, whose
-derivative is replaced by a surrogate (the derivative of a fast sigmoid,
-`1 / (1 + |v - v_peak| / width)^2`, width 1 mV): forward values are exact,
-backward passes flow through spikes, resets and synapses. Losses on voltage
-are exact up to the solver.
+derivative is replaced by surrogates; forward values are always exact.
+Inside the network (reset, synaptic transmission) the surrogate is a triangle
+of half-width 30 mV around v_peak, non-zero only during a spike's upswing, so
+gradients of voltage losses are exact (up to the solver) whenever no neuron is
+mid-spike, and flow through the spikes that do happen. The spike mask returned
+by `run(unroll="mask")` uses a fast-sigmoid surrogate with a long tail
+(`1 / (1 + |v - v_peak| / 10 mV)^2`), so that losses on spike counts, rates or
+channel activity also reach neurons that are silent.
 """
 
 from __future__ import annotations
@@ -42,21 +46,45 @@ def _float_dtype():
 #: Spikes per integration step delivered event by event in forward runs (see `Simulator`).
 EVENT_CAPACITY = 16
 
-#: Width (mV) of the surrogate derivative of the spike threshold.
-SURROGATE_WIDTH = 1.0
+#: Half-width (mV) of the triangular surrogate used inside the network (reset, transmission).
+NETWORK_SURROGATE_WIDTH = 30.0
+#: Scale (mV) of the fast-sigmoid surrogate of the spike mask that `run(unroll="mask")` returns.
+READOUT_SURROGATE_WIDTH = 10.0
 
 
 @jax.custom_jvp
 def spike_threshold(v_minus_peak):
-    """Heaviside step (1.0 where v >= v_peak) with a fast-sigmoid surrogate derivative."""
+    """Heaviside step (1.0 where v >= v_peak) for the network's own dynamics.
+
+    Surrogate derivative: a triangle `max(0, 1 - |v - v_peak| / w) / w` with
+    w = NETWORK_SURROGATE_WIDTH, non-zero only during the upswing of a spike, so
+    that gradients of voltage losses stay exact while no neuron is spiking.
+    """
     return (v_minus_peak >= 0).astype(v_minus_peak.dtype)
 
 
 @spike_threshold.defjvp
 def _spike_threshold_jvp(primals, tangents):
     (x,), (dx,) = primals, tangents
-    surrogate = 1.0 / (1.0 + jnp.abs(x) / SURROGATE_WIDTH) ** 2
-    return spike_threshold(x), surrogate * dx
+    w = NETWORK_SURROGATE_WIDTH
+    return spike_threshold(x), jnp.maximum(0.0, 1.0 - jnp.abs(x) / w) / w * dx
+
+
+@jax.custom_jvp
+def spike_readout(v_minus_peak):
+    """Heaviside step for the returned spike mask; surrogate derivative `1 / (1 + |v - v_peak| / s)^2 / s`.
+
+    The long tail (s = READOUT_SURROGATE_WIDTH) lets losses on spike counts or
+    rates reach neurons that are silent.
+    """
+    return (v_minus_peak >= 0).astype(v_minus_peak.dtype)
+
+
+@spike_readout.defjvp
+def _spike_readout_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    s = READOUT_SURROGATE_WIDTH
+    return spike_readout(x), dx / (1.0 + jnp.abs(x) / s) ** 2 / s
 
 
 class BackgroundNoise(diffrax.AbstractTerm):
@@ -170,7 +198,7 @@ class Simulator(eqx.Module):
         return jax.lax.cond(jnp.sum(amount != 0) <= self.event_capacity, events, dense)
 
     def step(self, network: Network, state: State, stimulus_current, normal):
-        """Advance by one step of `dt` ms; returns the new state and the spikes (0/1) of this step.
+        """Advance by one step of `dt` ms; returns the new state and the spikes (0/1, readout surrogate) of this step.
 
         The spikes of the previous step are put into the delay buffer first (every
         delay is at least one step), which lets XLA update the buffer in place.
@@ -190,6 +218,7 @@ class Simulator(eqx.Module):
         v, u, g_ampa, g_gaba, i_noise = y
 
         spikes = spike_threshold(v - m.v_peak)
+        readout = spike_readout(v - m.v_peak)
         arriving = in_flight[state.step % length]
         g_ampa = g_ampa + arriving[0]
         g_gaba = g_gaba + arriving[1]
@@ -200,47 +229,60 @@ class Simulator(eqx.Module):
         x = 1.0 - (1.0 - state.x) * math.exp(-dt / m.depression_recovery)
         pending = spikes * jnp.where(network.excitatory_neuron, x, 1.0)
         x = x - spikes * jnp.where(network.excitatory_neuron, m.depression_fraction, 0.0) * x
-        return State((v, u, g_ampa, g_gaba, i_noise), x, in_flight, pending, state.step + 1), spikes
+        return State((v, u, g_ampa, g_gaba, i_noise), x, in_flight, pending, state.step + 1), readout
 
 
-def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int, steps_per_row: int):
-    """Scan `num_steps` steps; `stimulus` is `[rows, n]` nA (rows of 1 ms), zero beyond its end.
+def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int,
+               steps_per_row: int, offset: int):
+    """Scan `num_steps` steps from `state`; `stimulus` is `[rows, n]` nA in 1 ms rows from this window's start.
 
-    The outer scan walks over 1 ms rows (stimulus row and noise drawn once per row),
-    the inner scan over the integration steps of the row.
+    Noise is keyed by absolute time: the normal draws of the 1 ms row with absolute
+    index r come from `fold_in(key, r)`, so a run split into several windows draws
+    exactly the noise of one long run. `offset` (static) is `state.step % steps_per_row`.
     """
     rows = stimulus.shape[0]
     n = network.num_neurons
-    full_rows, remainder = divmod(num_steps, steps_per_row)
+    first_row = state.step // steps_per_row
 
-    def row_of_steps(state, row, row_key, length):
-        current = jnp.where(row < rows, stimulus[jnp.minimum(row, rows - 1)], 0.0)
-        normals = jax.random.normal(row_key, (length, n), network.a.dtype)
+    def segment(state, row, start, length):
+        """`length` steps inside absolute noise row `first_row + row`, from step `start` of that row."""
+        normals = jax.random.normal(jax.random.fold_in(key, first_row + row), (steps_per_row, n), network.a.dtype)
+        normals = jax.lax.dynamic_slice_in_dim(normals, start, length)
 
-        def body(carry, normal):
+        def body(carry, inputs):
+            normal, relative_step = inputs
+            stimulus_row = relative_step // steps_per_row
+            current = jnp.where(stimulus_row < rows, stimulus[jnp.minimum(stimulus_row, rows - 1)], 0.0)
             v_start = carry.y[0]  # sampled at the start of the step, like brian2's StateMonitor
             carry, spikes = simulator.step(network, carry, current, normal)
             return carry, (spikes, v_start)
 
-        return jax.lax.scan(body, state, normals)
+        relative = row * steps_per_row + start - offset + jnp.arange(length)
+        return jax.lax.scan(body, state, (normals, relative))
 
-    keys = jax.random.split(key, full_rows + 1)
-    state, (spikes, v) = jax.lax.scan(
-        lambda carry, inputs: row_of_steps(carry, inputs[0], inputs[1], steps_per_row),
-        state, (jnp.arange(full_rows), keys[:full_rows]),
-    )
-    spikes = spikes.reshape(full_rows * steps_per_row, n)
-    v = v.reshape(full_rows * steps_per_row, n)
-    if remainder:
-        state, (last_spikes, last_v) = row_of_steps(state, full_rows, keys[-1], remainder)
-        spikes = jnp.concatenate([spikes, last_spikes])
-        v = jnp.concatenate([v, last_v])
+    pieces = []
+    head = min(num_steps, (steps_per_row - offset) % steps_per_row)
+    if head:
+        state, out = segment(state, 0, offset, head)
+        pieces.append(out)
+    full_rows, tail = divmod(num_steps - head, steps_per_row)
+    row0 = 1 if head else 0
+    if full_rows:
+        state, (spikes, v) = jax.lax.scan(
+            lambda carry, row: segment(carry, row, 0, steps_per_row), state, row0 + jnp.arange(full_rows)
+        )
+        pieces.append((spikes.reshape(-1, n), v.reshape(-1, n)))
+    if tail:
+        state, out = segment(state, row0 + full_rows, 0, tail)
+        pieces.append(out)
+    spikes = jnp.concatenate([p[0] for p in pieces])
+    v = jnp.concatenate([p[1] for p in pieces])
     return state, spikes, v
 
 
 _run_compiled = eqx.filter_jit(_run_steps)
 _run_batched = eqx.filter_jit(
-    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None))
+    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None, None))
 )
 
 
@@ -352,31 +394,29 @@ class DiffraxBackend:
             pending=jnp.zeros((n,), _float_dtype()),
             step=jnp.asarray(0, jnp.int32),
         )
-        self._key = jax.random.PRNGKey(self.seed)
-
-    def _next_key(self):
-        self._key, key = jax.random.split(self._key)
-        return key
 
     def simulate(self, duration: float, stimulus=None, key=None, events: bool = True):
         """Run from the current state; returns (final state(s), spikes [.., steps, n], v [.., steps, n]).
 
-        `stimulus` is `[T, n]` or `[B, T, n]` nA (1 ms rows) as a numpy or JAX array;
-        with a batch, `key` is `[B, 2]` (one key per trial) or None. Pure: the
-        backend's own state is not changed.
+        `stimulus` is `[T, n]` or `[B, T, n]` nA (1 ms rows) as a numpy or JAX array.
+        `key` seeds the noise (default: `run_key`, so that consecutive windows continue
+        one noise stream); with a batch it is one key for all trials, split per trial,
+        or `[B, 2]` keys. Pure: the backend's own state is not changed.
         """
         num_steps = int(round(duration / self.dt))
         steps_per_row = int(round(1.0 / self.dt))
+        offset = int(self.state.step) % steps_per_row
         if key is None:
-            key = self._next_key()
+            key = self.run_key
         if stimulus is None:
             stimulus = jnp.zeros((1, self.num_neurons), _float_dtype())
         stimulus = jnp.asarray(stimulus, _float_dtype())
         simulator = self.event_simulator if events else self.simulator
+        args = (num_steps, steps_per_row, offset)
         if stimulus.ndim == 3:
             keys = key if jnp.ndim(key) == 2 else jax.random.split(key, stimulus.shape[0])
-            return _run_batched(simulator, self.network, self.state, stimulus, keys, num_steps, steps_per_row)
-        return _run_compiled(simulator, self.network, self.state, stimulus, key, num_steps, steps_per_row)
+            return _run_batched(simulator, self.network, self.state, stimulus, keys, *args)
+        return _run_compiled(simulator, self.network, self.state, stimulus, key, *args)
 
     def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
         """Advance by `duration` ms (see `Env.run`).

@@ -1,0 +1,142 @@
+"""The diffrax backend: agreement with brian2, gradients, batching, continuity."""
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from livn.analysis import matched_spikes, summarize  # noqa: E402
+from livn.env import Env  # noqa: E402
+from livn.errors import InvalidArgumentError  # noqa: E402
+
+
+def stimulation(duration=500):
+    inputs = np.zeros((duration, 16))
+    inputs[50:80, 3] = 15.0
+    inputs[200:230, 10] = 15.0
+    inputs[300:400, 6] = 8.0
+    return inputs
+
+
+def noise_free_run(directory, backend, inputs):
+    env = Env(directory, seed=3, backend=backend).init().apply_model_defaults().record_spikes()
+    env.set_noise(0.0, 0.0)
+    return env.run(inputs.shape[0], env.cell_stimulus(inputs))
+
+
+def test_noise_free_s1_agrees_spike_for_spike_with_brian2(s1_dir):
+    inputs = stimulation()
+    reference = noise_free_run(s1_dir, "brian2", inputs)
+    result = noise_free_run(s1_dir, "diffrax", inputs)
+    assert len(reference.it) > 50
+    assert len(result.it) == pytest.approx(len(reference.it), rel=0.05)
+    matched = matched_spikes(reference.it, reference.t, result.it, result.t, tolerance=0.5)
+    assert matched >= 0.95 * len(reference.it)
+
+
+@pytest.mark.slow
+def test_s2_spontaneous_statistics_agree_with_brian2(s2_dir):
+    """Mean rate and network-burst rate within 15 % of brian2 over 4 seeds x 20 s."""
+    duration, seeds = 20_000.0, (1, 2, 3, 4)
+    stats = {}
+    for backend in ("brian2", "diffrax"):
+        rates, bursts = [], []
+        for seed in seeds:
+            env = Env(s2_dir, seed=seed, backend=backend).init().apply_model_defaults().record_spikes()
+            env.run(1000)
+            it, t, _, _ = env.run(duration)
+            summary = summarize(it, t, env.num_neurons, duration)
+            rates.append(summary.mean_rate)
+            bursts.append(summary.burst_rate)
+        stats[backend] = (np.mean(rates), np.mean(bursts))
+    assert stats["diffrax"][0] == pytest.approx(stats["brian2"][0], rel=0.15)
+    assert stats["diffrax"][1] == pytest.approx(stats["brian2"][1], rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def s1_diffrax(s1_dir):
+    return Env(s1_dir, backend="diffrax").init().apply_model_defaults().record_spikes().record_voltage()
+
+
+def test_issue_snippet_gives_finite_gradients(s1_diffrax):
+    @eqx.filter_jit
+    def loss_fn(inputs, env, t_end, key):
+        stimulus = env.cell_stimulus(inputs)
+        mask, t, gids, v = env.run(t_end, stimulus, unroll="mask", key=key)
+        return -jnp.mean(v)
+
+    loss, grads = eqx.filter_value_and_grad(loss_fn)(jnp.zeros([30, 16]), s1_diffrax, 30, s1_diffrax.run_key)
+    assert np.isfinite(float(loss)) and grads.shape == (30, 16)
+    assert bool(jnp.all(jnp.isfinite(grads))) and float(jnp.abs(grads).max()) > 0
+    assert s1_diffrax.t == 0  # a traced run does not advance the culture
+
+
+def test_voltage_gradient_matches_finite_differences(s1_dir):
+    """jax.grad of a voltage loss against central differences, in float64 so both are precise."""
+    enable_x64 = jax.enable_x64 if hasattr(jax, "enable_x64") else jax.experimental.enable_x64
+    with enable_x64(True):
+        env = Env(s1_dir, backend="diffrax").init().apply_model_defaults().record_voltage()
+        env.set_noise(0.0, 0.0)  # a smooth, subthreshold loss: exact up to the solver
+        base = np.full((20, 16), 0.01)  # uA; ~0.15 nA per neuron, below the 0.38 nA threshold
+
+        @jax.jit  # traced: a pure function of the inputs, from the culture's current state (t = 0)
+        def loss(inputs):
+            _, _, _, v = env.run(20, env.cell_stimulus(inputs), unroll="mask", key=env.run_key)
+            return jnp.mean(v)
+
+        mask = jax.jit(lambda x: env.run(20, env.cell_stimulus(x), unroll="mask")[0])(base)
+        assert float(mask.sum()) == 0  # no spike: the loss is smooth around `base`
+        grad = np.asarray(jax.grad(loss)(jnp.asarray(base)))
+        assert grad.dtype == np.float64
+        for row, channel in [(2, 0), (5, 3), (10, 7), (15, 12), (18, 15)]:
+            eps = 1e-4
+            plus, minus = base.copy(), base.copy()
+            plus[row, channel] += eps
+            minus[row, channel] -= eps
+            numeric = (float(loss(jnp.asarray(plus))) - float(loss(jnp.asarray(minus)))) / (2 * eps)
+            assert grad[row, channel] == pytest.approx(numeric, rel=1e-2)
+
+
+def test_batched_trials_equal_single_trials(s1_dir):
+    env = Env(s1_dir, seed=9, backend="diffrax").init().apply_model_defaults().record_spikes()
+    rng = np.random.default_rng(0)
+    inputs = rng.uniform(0, 10, (3, 100, 16))
+    stimulus = np.asarray(env.cell_stimulus(inputs))
+    keys = jax.random.split(jax.random.PRNGKey(5), 3)
+    batch = env.run(100, stimulus, key=keys)
+    assert len(batch) == 3 and env.t == 0
+    for b in range(3):
+        single = env.run(100, stimulus[b], key=keys[b])
+        env.clear()
+        np.testing.assert_array_equal(batch[b].it, single.it)
+        np.testing.assert_allclose(batch[b].t, single.t)
+    masks = env.run(100, stimulus, key=keys, unroll="mask")[0]
+    assert masks.shape == (3, 11, 1000)
+
+
+def test_windows_continue_one_noise_stream(s2_dir):
+    env = Env(s2_dir, seed=4, backend="diffrax").init().apply_model_defaults().record_spikes()
+    whole = env.run(100.0)
+    env.clear()
+    first, second = env.run(37.3), env.run(62.7)
+    assert len(whole.it) > 10
+    joined_t = np.concatenate([first.t, second.t + 37.3])
+    joined_it = np.concatenate([first.it, second.it])
+    assert matched_spikes(whole.it, whole.t, joined_it, joined_t, tolerance=1e-4) == len(whole.it) == len(joined_it)
+
+
+def test_diffrax_only_arguments_are_refused_on_brian2(s1_dir):
+    env = Env(s1_dir).init()
+    with pytest.raises(InvalidArgumentError, match="diffrax"):
+        env.run(10, unroll="mask")
+    with pytest.raises(InvalidArgumentError, match="diffrax"):
+        env.run_key
+    with pytest.raises(InvalidArgumentError, match=r"\[T, 11\]"):
+        env.run(10, np.zeros((2, 10, 11)))
+    denv = Env(s1_dir, backend="diffrax").init()
+    with pytest.raises(InvalidArgumentError, match="unroll"):
+        denv.run(10, unroll="dense")
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        denv.run(10, jnp.full((10, 11), jnp.nan))

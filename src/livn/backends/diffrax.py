@@ -12,15 +12,20 @@ runs agree spike for spike with the brian2 backend:
    depressing) or `w` (inhibitory) into a ring buffer `delay` steps ahead, and
    the release resource x of each excitatory neuron that spiked drops by U.
 
-Gradients: everything is differentiable except the spike threshold, whose
-derivative is replaced by surrogates; forward values are always exact.
-Inside the network (reset, synaptic transmission) the surrogate is a triangle
-of half-width 30 mV around v_peak, non-zero only during a spike's upswing, so
-gradients of voltage losses are exact (up to the solver) whenever no neuron is
-mid-spike, and flow through the spikes that do happen. The spike mask returned
-by `run(unroll="mask")` uses a fast-sigmoid surrogate with a long tail
-(`1 / (1 + |v - v_peak| / 10 mV)^2`), so that losses on spike counts, rates or
-channel activity also reach neurons that are silent.
+Gradients: everything is differentiable except the spike itself; forward values
+are always exact (threshold at v_peak). The Izhikevich upswing is an explosive
+instability, so in the backward pass the gradient of v is cut above spike
+initiation (-40 mV) and spikes take surrogate derivatives centred there: a
+triangle of half-width 10 mV for synaptic transmission (compact, so gradients
+of voltage losses are exact, up to the solver, while no neuron is within 10 mV
+of initiation) and a fast sigmoid of scale 5 mV for the spike mask returned by
+`run(unroll="mask")` (a long tail, so losses on spike counts, rates or channel
+activity also reach silent neurons). Resets pass no gradient. Synaptic
+transmission passes none either unless `DiffraxBackend(...,
+transmission_gradients=True)`: on S2 driven at 10 uA per channel, the
+transmission surrogate produced channel-rate Jacobians with spurious negative
+network terms where finite differences show none, while the readout-only
+gradient matched the finite differences' pattern.
 """
 
 from __future__ import annotations
@@ -46,45 +51,47 @@ def _float_dtype():
 #: Spikes per integration step delivered event by event in forward runs (see `Simulator`).
 EVENT_CAPACITY = 16
 
-#: Half-width (mV) of the triangular surrogate used inside the network (reset, transmission).
-NETWORK_SURROGATE_WIDTH = 30.0
+#: Membrane potential (mV) above which a neuron is committed to a spike: the upswing from here to
+#: v_peak is explosive (d v'/d v = 1 + dt (0.08 v + 5) > 1), so gradients are taken at this level.
+SPIKE_INITIATION = -40.0
+#: Half-width (mV) of the triangular surrogate used for synaptic transmission.
+NETWORK_SURROGATE_WIDTH = 10.0
 #: Scale (mV) of the fast-sigmoid surrogate of the spike mask that `run(unroll="mask")` returns.
-READOUT_SURROGATE_WIDTH = 10.0
+READOUT_SURROGATE_WIDTH = 5.0
 
 
-@jax.custom_jvp
-def spike_threshold(v_minus_peak):
-    """Heaviside step (1.0 where v >= v_peak) for the network's own dynamics.
+def _with_surrogate(spikes, v, derivative):
+    """`spikes` in the forward pass; in the backward pass d/dv = `derivative(v - SPIKE_INITIATION)`."""
 
-    Surrogate derivative: a triangle `max(0, 1 - |v - v_peak| / w) / w` with
-    w = NETWORK_SURROGATE_WIDTH, non-zero only during the upswing of a spike, so
-    that gradients of voltage losses stay exact while no neuron is spiking.
+    @jax.custom_jvp
+    def surrogate(v):
+        return jnp.zeros_like(v)
+
+    @surrogate.defjvp
+    def _jvp(primals, tangents):
+        (x,), (dx,) = primals, tangents
+        return jnp.zeros_like(x), derivative(x - SPIKE_INITIATION) * dx
+
+    return jax.lax.stop_gradient(spikes) + surrogate(v)
+
+
+def transmission_spikes(spikes, v):
+    """Spikes that drive synapses; surrogate: triangle of half-width 10 mV around spike initiation.
+
+    Compact support keeps gradients of voltage losses exact while no neuron is
+    within 10 mV of spike initiation.
     """
-    return (v_minus_peak >= 0).astype(v_minus_peak.dtype)
-
-
-@spike_threshold.defjvp
-def _spike_threshold_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
     w = NETWORK_SURROGATE_WIDTH
-    return spike_threshold(x), jnp.maximum(0.0, 1.0 - jnp.abs(x) / w) / w * dx
+    return _with_surrogate(spikes, v, lambda x: jnp.maximum(0.0, 1.0 - jnp.abs(x) / w) / w)
 
 
-@jax.custom_jvp
-def spike_readout(v_minus_peak):
-    """Heaviside step for the returned spike mask; surrogate derivative `1 / (1 + |v - v_peak| / s)^2 / s`.
+def readout_spikes(spikes, v):
+    """Spikes of the returned mask; surrogate: fast sigmoid `1 / (1 + |x| / 5 mV)^2 / 5 mV` around spike initiation.
 
-    The long tail (s = READOUT_SURROGATE_WIDTH) lets losses on spike counts or
-    rates reach neurons that are silent.
+    The long tail lets losses on spike counts, rates or channel activity reach silent neurons.
     """
-    return (v_minus_peak >= 0).astype(v_minus_peak.dtype)
-
-
-@spike_readout.defjvp
-def _spike_readout_jvp(primals, tangents):
-    (x,), (dx,) = primals, tangents
     s = READOUT_SURROGATE_WIDTH
-    return spike_readout(x), dx / (1.0 + jnp.abs(x) / s) ** 2 / s
+    return _with_surrogate(spikes, v, lambda x: 1.0 / (1.0 + jnp.abs(x) / s) ** 2 / s)
 
 
 class BackgroundNoise(diffrax.AbstractTerm):
@@ -148,6 +155,9 @@ class Simulator(eqx.Module):
     #: Spikes per step delivered event by event; 0 = always deliver over every synapse (dense).
     #: Steps with more spikes fall back to dense delivery, so results never depend on it.
     event_capacity: int = eqx.field(static=True, default=0)
+    #: Pass surrogate gradients through synaptic transmission (off by default: on S2 under strong
+    #: stimulation they gave Jacobians of channel rates whose signs disagree with finite differences).
+    transmission_gradients: bool = eqx.field(static=True, default=False)
 
     def drift(self, t, y, args):
         network, stimulus_current = args
@@ -217,13 +227,19 @@ class Simulator(eqx.Module):
         )
         v, u, g_ampa, g_gaba, i_noise = y
 
-        spikes = spike_threshold(v - m.v_peak)
-        readout = spike_readout(v - m.v_peak)
+        # Forward: exact threshold at v_peak. Backward: v's gradient is cut during the upswing and
+        # the spike's gradient is taken from the approach to spike initiation.
+        v = jnp.where(v >= SPIKE_INITIATION, jax.lax.stop_gradient(v), v)
+        fired = (v >= m.v_peak).astype(v.dtype)
+        spikes = transmission_spikes(fired, v) if self.transmission_gradients else fired
+        readout = readout_spikes(fired, v)
         arriving = in_flight[state.step % length]
         g_ampa = g_ampa + arriving[0]
         g_gaba = g_gaba + arriving[1]
-        v = v + spikes * (network.c - v)
-        u = u + spikes * network.d
+        # The reset carries no surrogate gradient (it would multiply gradients by (c - v) / w at every
+        # spike and make them explode in strongly driven neurons); transmission does.
+        v = v + fired * (network.c - v)
+        u = u + fired * network.d
 
         # Resources recover exactly over the step, are read by the spikes sent now, then drop by U.
         x = 1.0 - (1.0 - state.x) * math.exp(-dt / m.depression_recovery)
@@ -291,7 +307,7 @@ class DiffraxBackend:
 
     name = "diffrax"
 
-    def __init__(self, system, model: CultureModel, seed: int):
+    def __init__(self, system, model: CultureModel, seed: int, transmission_gradients: bool = False):
         self.system = system
         self.model = model
         self.seed = int(seed)
@@ -343,7 +359,7 @@ class DiffraxBackend:
             buffer_length=int(delay_steps.max()) + 1 if delay_steps.size else 2,
             num_neurons=n,
         )
-        self.simulator = Simulator(model, self.dt)
+        self.simulator = Simulator(model, self.dt, transmission_gradients=bool(transmission_gradients))
         self.event_simulator = Simulator(model, self.dt, event_capacity=EVENT_CAPACITY if n > EVENT_CAPACITY else 0)
         v_rest = model.resting_potential(params["b"])
         self._initial_y = tuple(

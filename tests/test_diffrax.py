@@ -140,3 +140,17 @@ def test_diffrax_only_arguments_are_refused_on_brian2(s1_dir):
         denv.run(10, unroll="dense")
     with pytest.raises(InvalidArgumentError, match="NaN"):
         denv.run(10, jnp.full((10, 11), jnp.nan))
+
+
+def test_event_driven_delivery_equals_delivery_over_every_synapse(s2_dir):
+    """Forward runs send spikes event by event (in groups of K); results must equal the dense path."""
+    env = Env(s2_dir, seed=2, backend="diffrax").init().apply_model_defaults()
+    inputs = np.zeros((1500, 16))
+    inputs[700:702] = 100.0  # uA on every electrode: dozens of neurons spike in the same step
+    stimulus = np.asarray(env.cell_stimulus(inputs))
+    _, events, v_events = env.backend.simulate(1500.0, stimulus)
+    _, dense, v_dense = env.backend.simulate(1500.0, stimulus, events=False)
+    assert float(events.sum()) > 200
+    assert int(events.sum(axis=1).max()) > 16
+    np.testing.assert_array_equal(np.asarray(events), np.asarray(dense))
+    np.testing.assert_array_equal(np.asarray(v_events), np.asarray(v_dense))

@@ -186,26 +186,30 @@ class Simulator(eqx.Module):
         if num_edges == 0:
             return in_flight
 
-        def deliver(edges, valid):
+        def deliver(in_flight, edges, valid):
             edge_amount = network.weights[network.projection[edges]] * amount[network.pre[edges]]
             slot = (sent_step + network.delay_steps[edges]) % network.buffer_length
             receptor = jnp.where(network.is_excitatory[edges], 0, 1)
             return in_flight.at[slot, receptor, network.post[edges]].add(jnp.where(valid, edge_amount, 0.0))
 
-        def dense():
-            return deliver(jnp.arange(num_edges), True)
-
         if not self.event_capacity:
-            return dense()
+            return deliver(in_flight, jnp.arange(num_edges), True)
 
-        def events():
-            senders = jnp.nonzero(amount != 0, size=self.event_capacity, fill_value=0)[0]
-            count = jnp.sum(amount != 0)
-            edges = network.outgoing[senders]  # [K, max out-degree], padded with num_edges
-            valid = (edges < num_edges) & (jnp.arange(self.event_capacity) < count)[:, None]
-            return deliver(jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
+        # Event by event: the senders in groups of K, as many groups as this step needs (none
+        # in a silent step). The buffer never passes through a conditional, which would copy it.
+        k = self.event_capacity
+        n = amount.shape[0]
+        groups = -(-n // k)
+        senders = jnp.nonzero(amount != 0, size=groups * k, fill_value=0)[0]
+        count = jnp.sum(amount != 0)
 
-        return jax.lax.cond(jnp.sum(amount != 0) <= self.event_capacity, events, dense)
+        def group(i, in_flight):
+            members = jax.lax.dynamic_slice_in_dim(senders, i * k, k)
+            edges = network.outgoing[members]  # [K, max out-degree], padded with num_edges
+            valid = (edges < num_edges) & ((i * k + jnp.arange(k)) < count)[:, None]
+            return deliver(in_flight, jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
+
+        return jax.lax.fori_loop(0, (count + k - 1) // k, group, in_flight)
 
     def step(self, network: Network, state: State, stimulus_current, normal):
         """Advance by one step of `dt` ms; returns the new state and the spikes (0/1, readout surrogate) of this step.

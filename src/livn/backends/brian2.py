@@ -78,13 +78,15 @@ class Brian2Backend:
         }
         self._set_stimulus(None)
         dt = self.dt * ms
+        # One clock for every object: brian2's loop is markedly slower with several clocks.
+        self.clock = b2.Clock(dt=dt, name="livn_clock*")
         neurons = b2.NeuronGroup(
             n,
             NEURON_EQUATIONS,
             threshold="v >= v_peak",
             reset="v = c; u += d",
             method="euler",
-            dt=dt,
+            clock=self.clock,
             name="livn_neurons",
         )
         neurons.a = params["a"]
@@ -106,12 +108,12 @@ class Brian2Backend:
                 syn = b2.Synapses(
                     neurons, neurons, DEPRESSING_SYNAPSE,
                     on_pre="g_ampa_post += w*x\nx = x*(1 - U_dep)",
-                    method="exact", dt=dt, name=f"livn_{key}",
+                    method="exact", clock=self.clock, name=f"livn_{key}",
                 )
             else:
                 syn = b2.Synapses(
                     neurons, neurons, "w : siemens (constant)",
-                    on_pre="g_gaba_post += w", dt=dt, name=f"livn_{key}",
+                    on_pre="g_gaba_post += w", clock=self.clock, name=f"livn_{key}",
                 )
             syn.connect(i=np.asarray(projection.source), j=np.asarray(projection.target))
             syn.delay = model.axonal_delay(projection.distance) * ms
@@ -129,7 +131,13 @@ class Brian2Backend:
         # Private random stream: seeded once, saved and swapped in around every run.
         outer = b2.get_device().get_random_state()
         b2.get_device().seed(self.seed)
-        self._initial_random_state = b2.get_device().get_random_state()
+        state = b2.get_device().get_random_state()
+        # The state holds raw pointers to brian2's buffers of pre-drawn random numbers; right after
+        # seeding they are still the caller's. Zero them so that this network allocates its own
+        # buffers instead of refilling (and so corrupting) the caller's.
+        for name in ("rand_buffer", "randn_buffer", "rand_buffer_index", "randn_buffer_index"):
+            state[name] = np.zeros_like(state[name])
+        self._initial_random_state = state
         self._random_state = self._initial_random_state
         b2.get_device().set_random_state(outer)
 
@@ -166,8 +174,9 @@ class Brian2Backend:
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         if self.voltage_monitor is not None:
             self.network.remove(self.voltage_monitor)
+        timing = {"clock": self.clock} if abs(dt - self.dt) < 1e-12 else {"dt": dt * ms}
         self.voltage_monitor = b2.StateMonitor(
-            self.neurons, "v", record=np.asarray(gids, dtype=int), dt=dt * ms, name="livn_voltage"
+            self.neurons, "v", record=np.asarray(gids, dtype=int), name="livn_voltage", **timing
         )
         self.network.add(self.voltage_monitor)
         self._stored = False

@@ -376,6 +376,80 @@ def run_in_subprocess(name: str, duration: float, args) -> dict:
         return json.loads(out.read_text())
 
 
+# -- diffrax ------------------------------------------------------------------------------------
+
+
+def benchmark_diffrax(names, duration: float, repeats: int, seed: int) -> dict:
+    """diffrax backend: compile time, wall s per simulated s, gradient/forward cost, batched trials."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from livn.env import Env
+    from livn.system import predefined
+
+    def timed_jax(fn):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        return time.perf_counter() - start
+
+    speed = []
+    for name in names:
+        env = Env(predefined(name), seed=seed, backend="diffrax").init().apply_model_defaults().record_spikes()
+        compile_and_first = timed_jax(lambda: env.backend.simulate(duration)[1])
+        wall = statistics.median(timed_jax(lambda: env.backend.simulate(duration)[1]) for _ in range(repeats))
+        speed.append({"system": name, "neurons": env.num_neurons, "compile_s": compile_and_first - wall,
+                      "wall_per_sim_s": wall / (duration / 1000.0)})
+
+    gradient = []
+    for name in ("S1", "S2"):
+        env = Env(predefined(name), seed=seed, backend="diffrax").init().apply_model_defaults()
+        inputs = jnp.zeros((200, 16))
+
+        def loss(x, env=env):
+            return jnp.mean(env.run(200, env.cell_stimulus(x), unroll="mask", key=env.run_key)[3])
+
+        forward, backward = eqx.filter_jit(loss), eqx.filter_jit(jax.grad(loss))
+        timed_jax(lambda: forward(inputs)), timed_jax(lambda: backward(inputs))
+        f = statistics.median(timed_jax(lambda: forward(inputs)) for _ in range(repeats))
+        g = statistics.median(timed_jax(lambda: backward(inputs)) for _ in range(repeats))
+        gradient.append({"system": name, "window_ms": 200, "forward_s": f, "gradient_s": g, "ratio": g / f})
+
+    env = Env(predefined("S1"), seed=seed, backend="diffrax").init().apply_model_defaults().record_spikes()
+    trials = 256
+    stimulus = jnp.zeros((trials, 1, env.num_neurons))
+    keys = jax.random.split(jax.random.PRNGKey(seed), trials)
+    timed_jax(lambda: env.backend.simulate(1000.0, stimulus, keys)[1])
+    batched = statistics.median(timed_jax(lambda: env.backend.simulate(1000.0, stimulus, keys)[1]) for _ in range(repeats))
+    timed_jax(lambda: env.backend.simulate(1000.0, stimulus[0], keys[0])[1])
+    sequential = timed_jax(lambda: [env.backend.simulate(1000.0, stimulus[i], keys[i])[1] for i in range(trials)])
+    batch = {"trials": trials, "trial_ms": 1000, "batched_s": batched, "sequential_s": sequential}
+    return {"jax": jax.__version__, "device": str(jax.devices()[0]), "speed": speed, "gradient": gradient,
+            "batch": batch, "duration_ms": duration}
+
+
+def markdown_diffrax(result: dict, info: dict, command: str) -> str:
+    lines = [
+        f"diffrax backend, JAX {result['jax']} on {result['device']}; {info.get('cpu', '?')}, "
+        f"{info.get('nproc', '?')} cores. Command: `{command}`",
+        "",
+        f"| system | neurons | compile (s) | wall s per simulated s ({result['duration_ms']:g} ms runs) | target |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for r in result["speed"]:
+        target = " <= 1 s/s " + verdict(r["wall_per_sim_s"] <= 1.0) if r["system"] == "S3" else ""
+        lines.append(f"| {r['system']} | {r['neurons']} | {r['compile_s']:.2f} | {r['wall_per_sim_s']:.3f} |{target} |")
+    lines += ["", "| system | window | forward (s) | gradient (s) | gradient / forward | target |", "|---|---:|---:|---:|---:|---|"]
+    for r in result["gradient"]:
+        lines.append(f"| {r['system']} | {r['window_ms']} ms | {r['forward_s']:.4f} | {r['gradient_s']:.4f} | "
+                     f"{r['ratio']:.2f}x | <= 4x {verdict(r['ratio'] <= 4)} |")
+    b = result["batch"]
+    lines += ["", f"{b['trials']} S1 trials of {b['trial_ms']} ms: batched (one vmapped call) {b['batched_s']:.2f} s, "
+              f"sequential calls {b['sequential_s']:.2f} s ({b['sequential_s'] / b['batched_s']:.1f}x); "
+              f"target batched <= 5 s {verdict(b['batched_s'] <= 5)}"]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--systems", nargs="+", default=["S1", "S2", "S3", "S4"], choices=KNOWN_SYSTEMS,
@@ -389,6 +463,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh-cache", action="store_true",
                         help="compile into an empty temporary Cython cache to time compilation")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument("--backend", choices=["brian2", "diffrax"], default="brian2",
+                        help="brian2: livn vs plain brian2 (default); diffrax: the JAX backend's figures")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one system, in this process
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.call_repeats < 1:
@@ -410,6 +486,13 @@ def main(argv=None) -> int:
 
     command = "uv run python benchmarks/simulate.py " + " ".join(sys.argv[1:] if argv is None else argv)
     info = machine_info()
+    if args.backend == "diffrax":
+        names = [name for name in args.systems if name != "S4"] if args.systems == parser.get_default("systems") else args.systems
+        result = benchmark_diffrax(names, args.duration or 1000.0, args.repeats, args.seed)
+        print(markdown_diffrax(result, info, command.strip()))
+        if args.json is not None:
+            args.json.write_text(json.dumps({"command": command.strip(), "machine": info, **result}, indent=2))
+        return 0
     results = []
     for name in args.systems:
         duration = args.duration if args.duration is not None else DEFAULT_DURATION.get(name, 1000.0)

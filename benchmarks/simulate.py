@@ -98,9 +98,9 @@ def build_plain_network(system, model, seed: int):
     neurons.b = params["b"]
     neurons.c = params["c"] * mV
     neurons.d = params["d"] * mV
-    v_rest = model.resting_potential(params["b"])
+    v_rest, u_rest = model.initial_state(params)
     neurons.v = v_rest * mV
-    neurons.u = params["b"] * v_rest * mV
+    neurons.u = u_rest * mV
     neurons.I_noise = model.default_noise_mean * nA
 
     synapses = []

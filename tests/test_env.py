@@ -196,3 +196,15 @@ def test_bad_voltage_recording_arguments(s1_dir):
         env.record_voltage(gids=[0, 11])
     with pytest.raises(InvalidArgumentError, match="multiple"):
         env.record_voltage(dt=0.15)
+
+
+def test_unknown_brian2_code_target_is_named(s1_dir):
+    import os
+    import subprocess
+    import sys
+
+    code = f"from livn.env import Env; Env({s1_dir!r}).init()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "LIVN_BRIAN2_TARGET": "cuda"})
+    assert result.returncode != 0
+    assert "LIVN_BRIAN2_TARGET='cuda'" in result.stderr and "('cython', 'numpy')" in result.stderr

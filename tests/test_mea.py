@@ -99,3 +99,21 @@ def test_bad_recording_arguments(mea):
         mea.channel_recording(neurons, [5], [1.0])
     with pytest.raises(InvalidArgumentError, match=r"\[n_neurons, 4\]"):
         mea.channel_recording(np.zeros((3, 3)), [], [])
+
+
+def test_coupling_gives_the_same_answers_as_the_mea(mea):
+    neurons = coordinates((0, 0, 0), (40, 0, 0), (100, 5, 0), (300, 0, 0))
+    coupling = mea.couple(neurons)
+    inputs = np.random.default_rng(0).uniform(-5, 5, (7, 2))
+    np.testing.assert_array_equal(coupling.cell_stimulus(inputs), mea.cell_stimulus(neurons, inputs))
+    it, t = np.array([0, 2, 1, 3]), np.array([1.0, 2.0, 3.0, 4.0])
+    cit, ct = coupling.channel_recording(it, t)
+    cit2, ct2 = mea.channel_recording(neurons, it, t)
+    assert {c: v.tolist() for c, v in cit.items()} == {c: v.tolist() for c, v in cit2.items()}
+    assert {c: v.tolist() for c, v in ct.items()} == {c: v.tolist() for c, v in ct2.items()}
+
+
+def test_concrete_jax_inputs_are_checked_for_nan(mea):
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        mea.cell_stimulus(coordinates((0, 0, 0)), jnp.full((3, 2), jnp.nan))

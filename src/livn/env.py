@@ -22,6 +22,7 @@ import os
 
 import numpy as np
 
+from livn._arrays import is_traced
 from livn.backends import backend_name, load_backend
 from livn.errors import (
     InvalidArgumentError,
@@ -78,9 +79,8 @@ class Env:
         self.backend_name = backend_name(backend)
         self.backend = None
         self._projections = [projection_name(pre, post) for pre, post in system.projections]
-        self._recording_spikes = False
-        self._recording_voltage = False
         self._noise = (0.0, 0.0)
+        self._coupling = io.couple(system.neuron_coordinates)  # transfer and recording matrices, once
 
     # -- construction ----------------------------------------------------------------
 
@@ -153,7 +153,6 @@ class Env:
         """Record the spikes of every neuron from now on."""
         self._check_can_change_recording("record_spikes()")
         self.backend.record_spikes()
-        self._recording_spikes = True
         return self
 
     def record_voltage(self, gids=None, dt: float | None = None) -> "Env":
@@ -181,7 +180,6 @@ class Env:
                 f"dt must be a positive multiple of the integration step {step} ms; got {describe(dt)}"
             )
         self.backend.record_voltage(gids, float(dt))
-        self._recording_voltage = True
         return self
 
     # -- electrodes ---------------------------------------------------------------------------
@@ -193,18 +191,18 @@ class Env:
 
         **Returns**: `[T, n_neurons]` injected currents in nA, 1 ms per row, for `run`.
         """
-        return self.io.cell_stimulus(self.system.neuron_coordinates, inputs)
+        return self._coupling.cell_stimulus(inputs)
 
     def channel_recording(self, it, t) -> tuple[dict, dict]:
         """Spikes per recording channel: `(cit, ct)`, dicts channel id -> gids, times (ms)."""
-        return self.io.channel_recording(self.system.neuron_coordinates, it, t)
+        return self._coupling.channel_recording(it, t)
 
     # -- simulation ----------------------------------------------------------------------------
 
     def _check_stimulus(self, stimulus, duration: float):
         if stimulus is None:
             return None
-        is_jax = type(stimulus).__module__.startswith("jax")
+        is_jax = type(stimulus).__module__.startswith("jax")  # checked by shape; by value unless traced
         if not is_jax:
             try:
                 stimulus = np.asarray(stimulus, dtype=float)
@@ -221,8 +219,7 @@ class Env:
                 f"1 <= T <= {max_rows} for a {duration} ms run; got {describe(stimulus)}. "
                 "Use env.cell_stimulus(inputs) to map [T, n_channels] electrode currents (uA)."
             )
-        concrete = not is_jax or not type(stimulus).__name__.endswith("Tracer")
-        if concrete and not bool(np.all(np.isfinite(np.asarray(stimulus)))):
+        if not is_traced(stimulus) and not bool(np.all(np.isfinite(np.asarray(stimulus)))):
             raise InvalidArgumentError("stimulus contains NaN or infinite values")
         return stimulus
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livn._arrays import is_traced
 from livn._files import write_json
 from livn.errors import InvalidArgumentError, MissingSystemFileError, SystemFileError, describe
 
@@ -209,12 +210,51 @@ class MEA:
 
     # -- stimulation and recording ---------------------------------------------
 
+    def couple(self, neuron_coordinates) -> "Coupling":
+        """The array over one culture: transfer and recording matrices computed once, for repeated use."""
+        return Coupling(self, neuron_coordinates)
+
     def cell_stimulus(self, neuron_coordinates, channel_inputs):
-        """Map electrode currents to per-neuron injected currents.
+        """Map electrode currents to per-neuron injected currents (see `Coupling.cell_stimulus`).
+
+        `neuron_coordinates` is `[n_neurons, 4]` (gid, x, y, z in um). For repeated
+        calls on one culture, `couple(neuron_coordinates)` once and use the result.
+        """
+        return self.couple(neuron_coordinates).cell_stimulus(channel_inputs)
+
+    def channel_recording(self, neuron_coordinates, it, t) -> tuple[dict, dict]:
+        """Sort neuron spikes into recording channels (see `Coupling.channel_recording`)."""
+        return self.couple(neuron_coordinates).channel_recording(it, t)
+
+    def __repr__(self) -> str:
+        return (
+            f"MEA({self.num_channels} electrodes, input_radius={self.input_radius} um, "
+            f"output_radius={self.output_radius} um)"
+        )
+
+
+class Coupling:
+    """An `MEA` over one culture: which neurons each electrode drives and records.
+
+    Built by `MEA.couple(neuron_coordinates)`; holds `stimulus_transfer`
+    (`[n_channels, n_neurons]`, nA per uA) and `recording_mask`
+    (`[n_channels, n_neurons]` booleans) so that repeated stimulation and
+    recording (closed loops, datasets) do not recompute distances.
+    """
+
+    def __init__(self, mea: MEA, neuron_coordinates):
+        coords = check_neuron_coordinates(neuron_coordinates)
+        self.mea = mea
+        self.gids = coords[:, 0].astype(np.int64)
+        self.stimulus_transfer = mea.stimulus_transfer(coords)
+        self.recording_mask = mea.recording_mask(coords)
+        self._gid_order = np.argsort(self.gids)
+
+    def cell_stimulus(self, channel_inputs):
+        """Per-neuron injected currents for electrode inputs.
 
         **Arguments**
 
-        - `neuron_coordinates`: `[n_neurons, 4]` (gid, x, y, z in um).
         - `channel_inputs`: `[T, n_channels]` or `[B, T, n_channels]` electrode
           currents in uA, one row per time step (the caller fixes the step, 1 ms in `Env`).
           A JAX array is accepted and stays differentiable.
@@ -223,26 +263,25 @@ class MEA:
 
         `[T, n_neurons]` (or `[B, T, n_neurons]`) injected currents in nA.
         """
-        transfer = self.stimulus_transfer(neuron_coordinates)
         inputs = channel_inputs
         if isinstance(inputs, (list, tuple)):
             inputs = np.asarray(inputs, dtype=float)
         shape = getattr(inputs, "shape", None)
-        if shape is None or len(shape) not in (2, 3) or shape[-1] != self.num_channels:
+        channels = self.mea.num_channels
+        if shape is None or len(shape) not in (2, 3) or shape[-1] != channels:
             raise InvalidArgumentError(
-                f"channel_inputs must have shape [T, {self.num_channels}] or [B, T, {self.num_channels}] "
+                f"channel_inputs must have shape [T, {channels}] or [B, T, {channels}] "
                 f"(uA per channel); got {describe(inputs)}"
             )
-        if isinstance(inputs, np.ndarray) and not np.all(np.isfinite(inputs)):
+        if not is_traced(inputs) and not bool(np.all(np.isfinite(np.asarray(inputs)))):
             raise InvalidArgumentError("channel_inputs contains NaN or infinite values")
-        return inputs @ transfer
+        return inputs @ self.stimulus_transfer
 
-    def channel_recording(self, neuron_coordinates, it, t) -> tuple[dict, dict]:
+    def channel_recording(self, it, t) -> tuple[dict, dict]:
         """Sort neuron spikes into recording channels.
 
         **Arguments**
 
-        - `neuron_coordinates`: `[n_neurons, 4]` (gid, x, y, z in um).
         - `it`: spiking neuron gids, one per spike.
         - `t`: spike times (ms), one per spike.
 
@@ -252,7 +291,6 @@ class MEA:
         spikes of neurons within `output_radius` of that channel's electrode, in the
         order of the input. Every channel has an entry, empty if it saw nothing.
         """
-        coords = check_neuron_coordinates(neuron_coordinates)
         it = np.asarray(it)
         t = np.asarray(t, dtype=float)
         if it.ndim != 1 or t.ndim != 1 or it.shape != t.shape:
@@ -262,25 +300,17 @@ class MEA:
             )
         if it.size and (not np.issubdtype(it.dtype, np.number) or np.any(it != np.round(it))):
             raise InvalidArgumentError(f"it must hold integer neuron gids; got {describe(it)}")
-        gids = coords[:, 0].astype(np.int64)
-        order = np.argsort(gids)
-        position = np.searchsorted(gids[order], it.astype(np.int64))
-        known = (position < len(gids)) & (gids[order][np.minimum(position, len(gids) - 1)] == it)
+        sorted_gids = self.gids[self._gid_order]
+        position = np.searchsorted(sorted_gids, it.astype(np.int64))
+        known = (position < len(sorted_gids)) & (sorted_gids[np.minimum(position, len(sorted_gids) - 1)] == it)
         if not np.all(known):
             raise InvalidArgumentError(
                 f"it contains gids that are not in neuron_coordinates: {np.unique(it[~known])[:10].tolist()}"
             )
-        row = order[position]
-        mask = self.recording_mask(coords)
+        row = self._gid_order[position]
         cit, ct = {}, {}
-        for c, channel in enumerate(self.channel_ids):
-            seen = mask[c, row]
+        for c, channel in enumerate(self.mea.channel_ids):
+            seen = self.recording_mask[c, row]
             cit[int(channel)] = it[seen].astype(np.int64)
             ct[int(channel)] = t[seen]
         return cit, ct
-
-    def __repr__(self) -> str:
-        return (
-            f"MEA({self.num_channels} electrodes, input_radius={self.input_radius} um, "
-            f"output_radius={self.output_radius} um)"
-        )

@@ -15,12 +15,18 @@ import numpy as np
 import brian2 as b2
 from brian2 import ms, mV, nA, nF, nS
 
+from livn.errors import UnknownNameError
 from livn.models import CultureModel, projection_name
 from livn.types import RunResult
 
 b2.prefs.logging.file_log = False
 b2.prefs.logging.std_redirection = False
-b2.prefs.codegen.target = os.environ.get("LIVN_BRIAN2_TARGET", "cython")
+#: brian2 code generation targets livn accepts through LIVN_BRIAN2_TARGET ("numpy" needs no compiler).
+CODE_TARGETS = ("cython", "numpy")
+_target = os.environ.get("LIVN_BRIAN2_TARGET", "cython")
+if _target not in CODE_TARGETS:
+    raise UnknownNameError(f"LIVN_BRIAN2_TARGET={_target!r} is not a brian2 target livn supports; use one of {CODE_TARGETS}")
+b2.prefs.codegen.target = _target
 
 NEURON_EQUATIONS = """
 dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u)/ms + (I_syn + I_noise + I_stim)/C_m : volt
@@ -93,9 +99,9 @@ class Brian2Backend:
         neurons.b = params["b"]
         neurons.c = params["c"] * mV
         neurons.d = params["d"] * mV
-        v_rest = model.resting_potential(params["b"])
+        v_rest, u_rest = model.initial_state(params)
         neurons.v = v_rest * mV
-        neurons.u = params["b"] * v_rest * mV
+        neurons.u = u_rest * mV
         self.neurons = neurons
 
         self.synapses = {}

@@ -39,6 +39,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from livn._arrays import is_traced
 from livn.models import CultureModel, projection_name
 from livn.models.culture import RECEPTOR_OF_POPULATION
 from livn.types import RunResult
@@ -365,10 +366,9 @@ class DiffraxBackend:
         )
         self.simulator = Simulator(model, self.dt, transmission_gradients=bool(transmission_gradients))
         self.event_simulator = Simulator(model, self.dt, event_capacity=EVENT_CAPACITY if n > EVENT_CAPACITY else 0)
-        v_rest = model.resting_potential(params["b"])
+        v_rest, u_rest = model.initial_state(params)
         self._initial_y = tuple(
-            jnp.asarray(a, _float_dtype())
-            for a in (v_rest, params["b"] * v_rest, np.zeros(n), np.zeros(n), np.zeros(n))
+            jnp.asarray(a, _float_dtype()) for a in (v_rest, u_rest, np.zeros(n), np.zeros(n), np.zeros(n))
         )
         self.run_key = jax.random.PRNGKey(self.seed)
         self._recording_spikes = False
@@ -449,8 +449,7 @@ class DiffraxBackend:
         # Dense delivery in mask mode, so surrogate gradients also reach neurons that did not spike.
         final, spikes, v = self.simulate(duration, stimulus, key, events=unroll != "mask")
         batched = spikes.ndim == 3
-        tracing = isinstance(spikes, jax.core.Tracer)
-        if not tracing and not batched:
+        if not is_traced(spikes) and not batched:
             self.state = final
         num_steps = spikes.shape[-2]
         if unroll == "mask":

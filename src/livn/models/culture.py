@@ -159,6 +159,14 @@ class CultureModel:
         b = np.asarray(b, dtype=float)
         return (-(5.0 - b) - np.sqrt((5.0 - b) ** 2 - 4 * 0.04 * 140.0)) / (2 * 0.04)
 
+    def initial_state(self, params: dict) -> tuple[np.ndarray, np.ndarray]:
+        """State every backend starts from (t = 0): each neuron at rest, `(v, u)` in mV and mV/ms.
+
+        `params` is `neuron_parameters(...)`; v is `resting_potential(b)` and u = b v.
+        """
+        v = self.resting_potential(params["b"])
+        return v, params["b"] * v
+
     def rheobase(self, a, b):
         """Smallest constant injected current (nA) that makes a resting neuron with parameters `a`, `b` fire.
 

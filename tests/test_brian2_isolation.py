@@ -26,3 +26,11 @@ def test_env_leaves_a_users_random_stream_alone(s1_dir):
     Env(s1_dir).init().apply_model_defaults().record_spikes().run(20)  # in between
     net.run(5 * b2.ms)
     np.testing.assert_array_equal(np.array(monitor.v[:]), undisturbed)
+
+
+def test_env_leaves_numpys_global_random_state_alone(s1_dir):
+    np.random.seed(7)
+    expected = np.random.random(3)
+    np.random.seed(7)
+    Env(s1_dir).init().apply_model_defaults().record_spikes().run(20)
+    np.testing.assert_array_equal(np.random.random(3), expected)

@@ -25,7 +25,7 @@ transmission passes none either unless `DiffraxBackend(...,
 transmission_gradients=True)`: on S2 driven at 10 uA per channel, the
 transmission surrogate produced channel-rate Jacobians with spurious negative
 network terms where finite differences show none, while the readout-only
-gradient matched the finite differences' pattern.
+gradient matched the finite differences' pattern (`benchmarks/gradients.py`).
 """
 
 from __future__ import annotations

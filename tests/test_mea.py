@@ -117,3 +117,18 @@ def test_concrete_jax_inputs_are_checked_for_nan(mea):
     jnp = pytest.importorskip("jax.numpy")
     with pytest.raises(InvalidArgumentError, match="NaN"):
         mea.cell_stimulus(coordinates((0, 0, 0)), jnp.full((3, 2), jnp.nan))
+
+
+def test_stimulation_features_round_trip():
+    from livn.stimulation import Pulse, pulses_from_features, pulses_to_features
+
+    pulses = [Pulse(3, 12.5, 100.0, 10.0), Pulse(15, -4.0, 0.0, 2.0)]
+    features = pulses_to_features(pulses)
+    assert features.shape == (2, 4) and features.dtype == np.float32
+    assert pulses_from_features(features) == pulses
+    assert pulses_from_features(features.tolist()) == pulses
+    assert pulses_to_features([]).shape == (0, 4) and pulses_from_features([]) == []
+    with pytest.raises(ValueError, match="features"):
+        pulses_from_features([[1.5, 1, 1, 1]])
+    with pytest.raises(ValueError, match="features"):
+        pulses_from_features([[1, 1, 1]])

@@ -67,3 +67,35 @@ def pulse_inputs(pulses, duration: float, channel_ids) -> np.ndarray:
         last = max(first + 1, int(round(pulse.start + pulse.width)))
         inputs[first:min(last, rows), channel_ids.index(pulse.channel)] += pulse.amplitude
     return inputs
+
+
+#: Column order of a stimulation's `features` rows (the dataset's `features` column).
+FEATURE_COLUMNS = ("channel", "amplitude_uA", "start_ms", "width_ms")
+
+
+def pulses_to_features(pulses) -> np.ndarray:
+    """The `features` array of a stimulation: one row per `Pulse`, columns `FEATURE_COLUMNS`.
+
+    **Returns**: `[n_pulses, 4]` float32 (channel id, amplitude uA, start ms, width ms);
+    `[0, 4]` for no pulses. This is the layout of a dataset sample's `features`.
+    """
+    rows = []
+    for pulse in pulses:
+        if not isinstance(pulse, Pulse):
+            raise InvalidArgumentError(f"pulses must be livn.stimulation.Pulse objects; got {describe(pulse)}")
+        rows.append((pulse.channel, pulse.amplitude, pulse.start, pulse.width))
+    return np.asarray(rows, dtype=np.float32).reshape(len(rows), len(FEATURE_COLUMNS))
+
+
+def pulses_from_features(features) -> list[Pulse]:
+    """Inverse of `pulses_to_features`: `[n_pulses, 4]` rows (channel, uA, ms, ms) -> `Pulse`s."""
+    array = np.asarray(features, dtype=float)
+    if array.size == 0:
+        return []
+    if array.ndim != 2 or array.shape[1] != len(FEATURE_COLUMNS) or not np.all(np.isfinite(array)):
+        raise InvalidArgumentError(
+            f"features must be finite rows of {FEATURE_COLUMNS}, shape [n_pulses, 4]; got shape {array.shape}"
+        )
+    if np.any(array[:, 0] != np.round(array[:, 0])):
+        raise InvalidArgumentError(f"features' channel column must hold whole channel ids; got {array[:, 0]}")
+    return [Pulse(int(c), float(a), float(s), float(w)) for c, a, s, w in array]

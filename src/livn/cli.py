@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -12,13 +13,33 @@ from livn.errors import LivnError
 
 
 class _LivnGroup(click.Group):
-    """Turns livn's own errors into one-line messages instead of tracebacks."""
+    """Turns livn's own errors into one-line messages instead of tracebacks.
+
+    Under MPI, an error that every rank raised together is printed once, by rank 0;
+    an error on some ranks only ends the whole job (`livn._mpi.abort_on_error`).
+    """
 
     def invoke(self, ctx):
+        from livn._mpi import abort_on_error, is_collective, launched_by_mpi, world
+
+        comm = world() if launched_by_mpi() else None
+        quiet = comm is not None and not comm.is_root  # under MPI, rank 0 reports errors every rank raised
+        usage_errors = (click.exceptions.ClickException, click.exceptions.Exit)
         try:
-            return super().invoke(ctx)
-        except (LivnError, ValueError, ImportError) as e:
+            with abort_on_error(comm, passthrough=usage_errors) if comm else contextlib.nullcontext():
+                return super().invoke(ctx)
+        except click.exceptions.ClickException as e:
+            if quiet:
+                sys.exit(e.exit_code)
+            raise
+        except (LivnError, ValueError, ImportError, OSError) as e:
+            if quiet and is_collective(e):
+                sys.exit(1)
             raise click.ClickException(str(e)) from None
+        except Exception as e:
+            if quiet and is_collective(e):
+                sys.exit(1)
+            raise
 
 
 @click.group(cls=_LivnGroup)
@@ -102,6 +123,96 @@ def run(system, duration, pulses, plot_path, no_plot, seed, backend, as_json):
     )
     if figure:
         click.echo(f"figure          {figure}")
+
+
+@main.group()
+def systems():
+    """Generate, tune and sample systems (each runs in parallel under mpirun)."""
+
+
+@systems.command()
+@click.option("--config", "config", required=True, metavar="FILE.yml", help="A system config (see systems/config/).")
+@click.option("--out", "out", required=True, metavar="DIR", help="The system directory to create.")
+@click.option("--overwrite", is_flag=True, help="Replace DIR if it exists.")
+def generate(config, out, overwrite):
+    """Build a system directory from a YAML config (ranks share the work under mpirun)."""
+    from livn._mpi import world
+    from livn.systems import generate as build
+
+    comm = world()
+    started = time.perf_counter()
+    path = build(config, out, overwrite=overwrite, progress=True, comm=comm)
+    comm.print(f"wrote {path} in {time.perf_counter() - started:.1f} s on {comm.size} rank(s)")
+
+
+@systems.command()
+@click.option("--system", "system", required=True, help="A predefined name (S1) or a system directory.")
+@click.option("--budget", type=int, default=200, show_default=True, help="Number of evaluated parameter sets.")
+@click.option("--targets", "targets", default=None, metavar="FILE.yml", help="Target statistics overriding the defaults.")
+@click.option("--duration", type=float, default=10000.0, show_default=True, help="Simulated time per evaluation, ms.")
+@click.option("--population", type=int, default=None, help="NSGA-II population size [default: min(50, budget / 4)].")
+@click.option("--out", "out", default=None, metavar="DIR", help="Where to write the Pareto front [default: ./livn-tune-SYSTEM].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the optimiser and of the simulations.")
+@click.option("--backend", default=None, help="brian2 or diffrax [default: $LIVN_BACKEND or brian2].")
+@click.option("--no-promote", is_flag=True, help="Do not write the chosen point into the system directory.")
+def tune(system, budget, targets, duration, population, out, seed, backend, no_promote):
+    """Fit synaptic weights and noise to target culture statistics (NSGA-II; evaluations spread over ranks)."""
+    from livn._mpi import world
+    from livn.systems.tune import TuningPlan, tune as run_tuning
+
+    comm = world()
+    plan = TuningPlan.create(budget=budget, targets=targets, duration=duration, population=population, seed=seed,
+                             backend=backend)
+    result = run_tuning(system, plan, out=out, promote=not no_promote, comm=comm)
+    if comm.is_root:
+        click.echo(result.report())
+
+
+@systems.command()
+@click.option("--system", "system", required=True, help="A predefined name (S1) or a system directory.")
+@click.option("--samples", type=int, required=True, help="Samples in train and in train_with_noise.")
+@click.option("--out", "out", required=True, metavar="DIR", help="The dataset directory.")
+@click.option("--test-samples", type=int, default=None, help="Samples in test [default: samples / 50, at least 1].")
+@click.option("--t-end", "t_end", type=float, default=5000.0, show_default=True, help="Trial length, ms.")
+@click.option("--trials", type=int, default=1, show_default=True, help="Trials per sample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of the samples.")
+@click.option("--model-seed", type=int, default=123, show_default=True, help="Seed of the neuron parameters.")
+@click.option("--shard-size", type=int, default=1000, show_default=True, help="Samples per parquet shard.")
+@click.option("--batch-size", type=int, default=None, help="Trials per batched simulation [default: by memory].")
+@click.option("--splits", default=",".join(("train", "test", "train_with_noise")), show_default=True,
+              help="Comma-separated splits to write.")
+@click.option("--max-pulses", type=int, default=8, show_default=True, help="Most pulses per stimulation.")
+@click.option("--amplitude", type=(float, float), default=(1.0, 10.0), show_default=True, metavar="LOW HIGH",
+              help="Pulse amplitude range, uA.")
+@click.option("--width", type=(int, int), default=(2, 20), show_default=True, metavar="SHORTEST LONGEST",
+              help="Pulse width range, whole ms.")
+@click.option("--overwrite", is_flag=True, help="Discard this system's samples in DIR and start again.")
+@click.option("--merge", "merge_only", is_flag=True, help="Only run the final step on DIR (check shards, write README.md).")
+def sample(system, samples, out, test_samples, t_end, trials, seed, model_seed, shard_size, batch_size, splits,
+           max_pulses, amplitude, width, overwrite, merge_only):
+    """Sample a dataset of stimulated recordings (resumable; shards spread over ranks)."""
+    from livn._mpi import world
+    from livn.stimulation import RandomStimulation
+    from livn.systems.sample import SamplingPlan, finalize, sample as run_sampling
+
+    comm = world()
+    if merge_only:
+        with comm.together():
+            if comm.is_root:
+                finalize(out)
+        comm.print(f"finalized {out}")
+        return
+    with comm.together():
+        if test_samples is None:
+            test_samples = max(1, samples // 50) if isinstance(samples, int) and samples > 0 else 0
+        plan = SamplingPlan(
+            samples, test_samples, t_end, trials, seed, model_seed, shard_size,
+            tuple(s.strip() for s in splits.split(",") if s.strip()),
+            RandomStimulation(max_pulses, amplitude, width),
+        )
+    started = time.perf_counter()
+    path = run_sampling(system, out, plan, overwrite=overwrite, batch_size=batch_size, comm=comm)
+    comm.print(f"wrote {path} in {time.perf_counter() - started:.1f} s on {comm.size} rank(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

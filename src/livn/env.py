@@ -110,12 +110,30 @@ class Env:
         """Names of the projections ("PRE_POST") that weights can be set for."""
         return list(self._projections)
 
-    def apply_model_defaults(self) -> "Env":
-        """Set the model's default synaptic weights and background noise."""
-        defaults = {key: value for key, value in self.model.default_weights.items() if key in self._projections}
-        self.set_weights(defaults)
-        self.set_noise(self.model.default_noise_mean, self.model.default_noise_std)
+    def apply_model_defaults(self, tuned: bool = True) -> "Env":
+        """Set the default synaptic weights (nS) and background noise (nA).
+
+        The defaults are the model's (`CultureModel.default_weights`,
+        `default_noise_mean`, `default_noise_std`), replaced by the system's tuned
+        parameters where its directory has them (`System.tuned_parameters`, written
+        by `livn systems tune`) unless `tuned=False`.
+        """
+        if not isinstance(tuned, bool):
+            raise InvalidArgumentError(f"tuned must be True or False; got {describe(tuned)}")
+        weights = dict(self.model.default_weights)
+        noise = {"mean": self.model.default_noise_mean, "std": self.model.default_noise_std}
+        parameters = self.system.tuned_parameters if tuned else None
+        if parameters is not None:
+            weights.update(parameters["weights"])
+            noise.update(parameters["noise"])
+        self.set_weights({key: value for key, value in weights.items() if key in self._projections})
+        self.set_noise(noise["mean"], noise["std"])
         return self
+
+    @property
+    def noise(self) -> tuple[float, float]:
+        """The background current's `(mean, std)` in nA, as last set."""
+        return self._noise
 
     def set_weights(self, weights: dict) -> "Env":
         """Set synaptic weights (peak conductance, nS) by projection, e.g. `{"EXC_EXC": 2.0}`.

@@ -99,3 +99,75 @@ def pulses_from_features(features) -> list[Pulse]:
     if np.any(array[:, 0] != np.round(array[:, 0])):
         raise InvalidArgumentError(f"features' channel column must hold whole channel ids; got {array[:, 0]}")
     return [Pulse(int(c), float(a), float(s), float(w)) for c, a, s, w in array]
+
+
+@dataclass(frozen=True)
+class RandomStimulation:
+    """A distribution of electrode stimulations: the random pulses of one dataset sample.
+
+    A draw has between 1 and `max_pulses` pulses (uniform). Each pulse goes to a
+    channel chosen uniformly from the MEA's channels, with an amplitude uniform
+    in `amplitude` (uA, rounded to 0.1 uA), a width uniform over the whole ms in
+    `width` (ms), and an onset uniform over the whole ms at which the pulse ends
+    within the window. Pulses are sorted by onset, then channel.
+    """
+
+    max_pulses: int = 8
+    amplitude: tuple[float, float] = (1.0, 10.0)  # uA
+    width: tuple[int, int] = (2, 20)  # ms
+
+    def __post_init__(self):
+        if isinstance(self.max_pulses, bool) or not isinstance(self.max_pulses, (int, np.integer)) or self.max_pulses < 1:
+            raise InvalidArgumentError(f"max_pulses must be a positive integer; got {describe(self.max_pulses)}")
+        low, high = _pair(self.amplitude, "amplitude (uA)")
+        if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+            raise InvalidArgumentError(f"amplitude must be a finite (low, high) range in uA; got {self.amplitude}")
+        shortest, longest = _pair(self.width, "width (ms)")
+        if shortest != int(shortest) or longest != int(longest) or not 1 <= shortest <= longest:
+            raise InvalidArgumentError(f"width must be a (shortest, longest) range of whole ms >= 1; got {self.width}")
+        object.__setattr__(self, "max_pulses", int(self.max_pulses))
+        object.__setattr__(self, "amplitude", (float(low), float(high)))
+        object.__setattr__(self, "width", (int(shortest), int(longest)))
+
+    def draw(self, seed: int, duration: float, channel_ids) -> list[Pulse]:
+        """The pulses for `seed` in a window of `duration` ms on the given channels.
+
+        The same seed, duration and channels always give the same pulses. Amplitudes,
+        onsets and widths are exactly representable in float32, so the `features`
+        array (`pulses_to_features`) reproduces the stimulation exactly.
+        """
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InvalidArgumentError(f"seed must be a non-negative integer; got {describe(seed)}")
+        if not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration < self.width[1]:
+            raise InvalidArgumentError(
+                f"duration must be at least the longest pulse width ({self.width[1]} ms); got {describe(duration)}"
+            )
+        channel_ids = np.asarray([int(c) for c in channel_ids])
+        if channel_ids.size == 0:
+            raise InvalidArgumentError("channel_ids must name at least one channel")
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x57]))
+        count = int(rng.integers(1, self.max_pulses + 1))
+        channels = rng.choice(channel_ids, size=count)
+        widths = rng.integers(self.width[0], self.width[1] + 1, size=count)
+        starts = np.floor(rng.random(count) * (math.floor(duration) - widths + 1))
+        amplitudes = np.round(rng.uniform(*self.amplitude, size=count), 1)
+        pulses = [
+            Pulse(int(c), float(np.float32(a)), float(s), float(w))
+            for c, a, s, w in zip(channels, amplitudes, starts, widths, strict=True)
+        ]
+        return sorted(pulses, key=lambda p: (p.start, p.channel))
+
+    def to_dict(self) -> dict:
+        return {"max_pulses": self.max_pulses, "amplitude": list(self.amplitude), "width": list(self.width)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RandomStimulation":
+        return cls(int(data["max_pulses"]), tuple(data["amplitude"]), tuple(data["width"]))
+
+
+def _pair(value, name: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name} must be a (low, high) pair; got {describe(value)}") from None
+    return low, high

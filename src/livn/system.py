@@ -31,6 +31,9 @@ from livn.errors import (
 #: Name of the metadata file inside a system directory.
 METADATA_FILE = "system.json"
 
+#: Tuned weights and noise inside a system directory (written by `livn systems tune`).
+TUNED_FILE = "tuned.json"
+
 #: Names `predefined` and `make` know.
 KNOWN_SYSTEMS = ("S1", "S2", "S3", "S4", "E", "E5I", "E3I", "EI")
 
@@ -176,6 +179,24 @@ class System:
         return self._metadata
 
     @property
+    def tuned_parameters(self) -> dict | None:
+        """Weights and noise fitted to culture statistics, from `tuned.json`; None where not tuned.
+
+        `{"weights": {"PRE_POST": nS, ...}, "noise": {"mean": nA, "std": nA}}`.
+        `Env.apply_model_defaults()` uses them in place of the model's defaults.
+        The file also records how they were found (`livn.systems.tune`); it is
+        listed with its checksum in `system.json`.
+        """
+        file = self._path / TUNED_FILE
+        if not file.is_file():
+            return None
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SystemFileError(f"{file} is not valid JSON ({e}); the file is corrupt") from None
+        return check_tuned_parameters(data, str(file))
+
+    @property
     def populations(self) -> list[str]:
         """Population names in gid order."""
         return list(self._ranges)
@@ -212,6 +233,23 @@ class System:
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {count}" for name, (_, count) in self._ranges.items())
         return f"System({self.name!r}, {self.num_neurons} neurons ({counts}), {len(self._projections)} projections)"
+
+
+def check_tuned_parameters(data, source: str = "tuned parameters") -> dict:
+    """Validate `{"weights": {name: nS >= 0}, "noise": {"mean": nA, "std": nA >= 0}}`; returns just those keys."""
+
+    def number(value, what, minimum=None):
+        ok = not isinstance(value, bool) and isinstance(value, (int, float)) and np.isfinite(value)
+        if not ok or (minimum is not None and value < minimum):
+            bound = "" if minimum is None else f" >= {minimum}"
+            raise SystemFileError(f"{source}: {what} must be a finite number{bound}; got {describe(value)}")
+        return float(value)
+
+    if not isinstance(data, dict) or not isinstance(data.get("weights"), dict) or not isinstance(data.get("noise"), dict):
+        raise SystemFileError(f"{source} must hold 'weights' (projection -> nS) and 'noise' (mean, std in nA)")
+    weights = {str(k): number(v, f"weight {k!r} (nS)", 0.0) for k, v in data["weights"].items()}
+    noise = {key: number(data["noise"].get(key), f"noise {key} (nA)", 0.0 if key == "std" else None) for key in ("mean", "std")}
+    return {"weights": weights, "noise": noise}
 
 
 # -- predefined systems --------------------------------------------------------------

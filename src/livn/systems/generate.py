@@ -29,7 +29,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 import livn
 from livn import neuroh5
@@ -177,61 +176,114 @@ def connect(config: Mapping, positions, post_gids) -> dict[tuple[str, str], neur
     return result
 
 
+def _connect_blocks(config: dict, positions: np.ndarray, comm, progress: bool):
+    """Synapses of the blocks of `BLOCK_SIZE` postsynaptic neurons that belong to this rank.
+
+    Block b goes to rank `b % comm.size`. Returns `{b: {(pre, post): Edges}}`.
+    """
+    n_neurons = positions.shape[0]
+    starts = list(range(0, n_neurons, BLOCK_SIZE))[comm.rank :: comm.size]
+    mine = sum(min(start + BLOCK_SIZE, n_neurons) - start for start in starts)
+    label = f"livn: building {config['name']}" + (f" (rank 0 of {comm.size})" if comm.size > 1 else "")
+    blocks = {}
+    with comm.progress(total=mine, desc=label, unit="neuron", disable=not progress) as bar:
+        for start in starts:
+            stop = min(start + BLOCK_SIZE, n_neurons)
+            blocks[start // BLOCK_SIZE] = connect(config, positions, np.arange(start, stop))
+            bar.update(stop - start)
+    return blocks
+
+
 def generate(
     config: Mapping | str | os.PathLike,
     out_dir: str | os.PathLike,
     overwrite: bool = False,
     progress: bool = False,
+    comm=None,
 ) -> Path:
-    """Build a system directory from a config.
+    """Build a system directory from a config, on one process or on all ranks of an MPI job.
 
     Writes `cells.h5`, `connections.h5` (when the config has projections),
     `mea.json` (a `rows` x `columns` grid spanning the culture) and `system.json`
     (name, config, seed, livn version, SHA-256 of each file). The directory is
     built under a temporary name and renamed into place when complete, so an
-    error leaves no partial directory. The same config gives identical arrays.
+    error leaves no partial directory. The same config gives identical files.
+
+    Under MPI every rank must call `generate` with the same arguments: the ranks
+    connect disjoint blocks of `BLOCK_SIZE` postsynaptic neurons (block b on rank
+    b % size), rank 0 gathers them and writes. Because the connection rule draws
+    per postsynaptic neuron (see the module docstring), the files are identical
+    for any number of ranks. A bad argument or a failure on any rank raises on
+    every rank.
 
     **Arguments**
 
     - `config`: a config dict or the path of a YAML config.
     - `out_dir`: the system directory to create.
     - `overwrite`: replace `out_dir` if it exists (else `FileExistsError`).
-    - `progress`: show a progress bar.
+    - `progress`: show a progress bar (on rank 0).
+    - `comm`: a `livn._mpi.World`; default `livn._mpi.world()` (serial unless under `mpirun`).
 
     **Returns**
 
-    The absolute path of the system directory.
+    The absolute path of the system directory (on every rank).
     """
-    if isinstance(config, (str, os.PathLike)):
-        config = load_config(config)
-    elif isinstance(config, Mapping):
-        config = check_config(config)
-    else:
-        raise InvalidArgumentError(f"config must be a config dict or a YAML path; got {describe(config)}")
-    if not isinstance(out_dir, (str, os.PathLike)):
-        raise InvalidArgumentError(f"out_dir must be a directory path; got {describe(out_dir)}")
-    for name, value in (("overwrite", overwrite), ("progress", progress)):
-        if not isinstance(value, bool):
-            raise InvalidArgumentError(f"{name} must be True or False; got {describe(value)}")
-    out_dir = Path(out_dir).expanduser().resolve()
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True to replace it")
+    from livn._mpi import World, world
+
+    comm = world() if comm is None else comm
+    if not isinstance(comm, World):
+        raise InvalidArgumentError(f"comm must be a livn._mpi.World or None; got {describe(comm)}")
+    with comm.together():
+        if isinstance(config, (str, os.PathLike)):
+            config = load_config(config)
+        elif isinstance(config, Mapping):
+            config = check_config(config)
+        else:
+            raise InvalidArgumentError(f"config must be a config dict or a YAML path; got {describe(config)}")
+        if not isinstance(out_dir, (str, os.PathLike)):
+            raise InvalidArgumentError(f"out_dir must be a directory path; got {describe(out_dir)}")
+        for name, value in (("overwrite", overwrite), ("progress", progress)):
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(f"{name} must be True or False; got {describe(value)}")
+        out_dir = Path(out_dir).expanduser().resolve()
+        if out_dir.exists() and not overwrite:
+            raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (livn systems generate --overwrite) to replace it")
+        if comm.is_root:
+            check_writable(out_dir.parent)
 
     placed = place_neurons(config)
     positions = np.concatenate(list(placed.values()))
-    n_neurons = positions.shape[0]
-    blocks: dict[tuple[str, str], list[neuroh5.Edges]] = {}
-    with tqdm(total=n_neurons, desc=f"livn: building {config['name']}", unit="neuron", disable=not progress) as bar:
-        for start in range(0, n_neurons, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, n_neurons)
-            for key, edges in connect(config, positions, np.arange(start, stop)).items():
-                blocks.setdefault(key, []).append(edges)
-            bar.update(stop - start)
-    projections = {
-        key: neuroh5.Edges(*(np.concatenate(column) for column in zip(*parts, strict=True)))
-        for key, parts in blocks.items()
-    }
+    blocks = None
+    with comm.together():
+        blocks = _connect_blocks(config, positions, comm, progress)
+    gathered = comm.gather(blocks)
+    with comm.together():
+        if comm.is_root:
+            merged = {b: edges for part in gathered for b, edges in part.items()}
+            _write_system(config, placed, [merged[b] for b in sorted(merged)], out_dir, overwrite)
+    return out_dir
 
+
+def check_writable(directory: Path) -> None:
+    """Raise `PermissionError` unless files can be created in `directory` (or in its nearest existing parent)."""
+    directory = Path(directory)
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to {directory}: {existing} is not a writable directory")
+
+
+def _write_system(config: dict, placed: dict, blocks: list, out_dir: Path, overwrite: bool) -> None:
+    """Write the system directory from the placed neurons and the connected blocks (in gid order)."""
+    parts: dict[tuple[str, str], list[neuroh5.Edges]] = {}
+    for block in blocks:
+        for key, edges in block.items():
+            parts.setdefault(key, []).append(edges)
+    projections = {
+        key: neuroh5.Edges(*(np.concatenate(column) for column in zip(*edges, strict=True)))
+        for key, edges in parts.items()
+    }
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         files = [neuroh5.write_cells(tmp / neuroh5.CELLS_FILE, placed).name]
         if projections:
@@ -250,4 +302,3 @@ def generate(
                 "checksums": {file: sha256(tmp / file) for file in files},
             },
         )
-    return out_dir

@@ -1,0 +1,357 @@
+"""Tuning a system's synaptic weights and background noise to statistics of cultures in vitro.
+
+A multi-objective search (Optuna's NSGA-II) over the peak conductance of each
+projection (nS, log-uniform in `WEIGHT_RANGE`) and the standard deviation of
+the background current (nA, log-uniform in `NOISE_STD_RANGE`; its mean stays
+the model's). Each evaluation simulates the unstimulated culture for
+`duration` ms from t = 0 and measures four statistics (`livn.analysis.summarize`);
+the objectives are their distances to the targets, all minimised:
+
+| statistic | target (default) | distance |
+|---|---|---|
+| `mean_rate` (Hz) | 2.0 | abs(ln((x + 0.1) / (target + 0.1))) |
+| `isi_cv` | 1.5 | abs(x - target); no neuron with 5 spikes counts as x = 0 |
+| `active_fraction` | 0.8 | abs(x - target) |
+| `burst_rate` (per min) | 6.0 | abs(ln((x + 0.1) / (target + 0.1))) |
+
+The defaults are typical values of dissociated rat cortical cultures on MEAs
+after two to four weeks in vitro: mean rates of a few Hz, firing organised in
+network bursts a few times per minute, inter-spike intervals more irregular
+than Poisson (CV > 1), most neurons active (Wagenaar, Pine & Potter 2006,
+BMC Neuroscience 7:11; Chiappalone et al. 2006, Brain Research 1093:41-53).
+They vary widely between preparations, so override them with a YAML of the
+same keys (`--targets`).
+
+The first evaluation is the system's current defaults (what
+`Env.apply_model_defaults()` sets), so the search never reports worse than
+where it started. Under MPI, rank 0 holds the study and asks for one trial per
+rank; every rank simulates its trial on its own culture; rank 0 tells the
+results. The Pareto front is written to `<out>/pareto.json` (every trial, the
+front and the chosen point) and `<out>/pareto.png`. The chosen point, the
+Pareto trial with the smallest sum of distances, is promoted into the system
+directory as `tuned.json` (see `livn.system.System.tuned_parameters`) and
+listed with its checksum in `system.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+import livn
+from livn._files import atomic_file, sha256, write_json
+from livn.errors import InvalidArgumentError, MissingSystemFileError, UnknownNameError, describe
+from livn.system import METADATA_FILE, TUNED_FILE, check_tuned_parameters
+
+#: Default target statistics (see the module docstring).
+DEFAULT_TARGETS = {"mean_rate": 2.0, "isi_cv": 1.5, "active_fraction": 0.8, "burst_rate": 6.0}
+
+#: Search range of each projection's weight, nS (log-uniform).
+WEIGHT_RANGE = (0.1, 30.0)
+#: Search range of the background current's standard deviation, nA (log-uniform).
+NOISE_STD_RANGE = (0.01, 0.5)
+
+_OFFSET = {"mean_rate": 0.1, "burst_rate": 0.1}  # Hz, per min: keeps log distances finite at zero
+
+
+def load_targets(targets=None) -> dict:
+    """Target statistics: `DEFAULT_TARGETS` updated by a dict or a YAML file of the same keys."""
+    merged = dict(DEFAULT_TARGETS)
+    if targets is None:
+        return merged
+    source = "targets"
+    if isinstance(targets, (str, os.PathLike)):
+        source = str(targets)
+        if not Path(targets).is_file():
+            raise MissingSystemFileError(f"no targets file: {targets} does not exist")
+        try:
+            targets = yaml.safe_load(Path(targets).read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise InvalidArgumentError(f"{source} is not valid YAML: {e}") from None
+    if not isinstance(targets, dict) or not targets:
+        raise InvalidArgumentError(f"{source} must be a mapping with some of {list(DEFAULT_TARGETS)}; got {describe(targets)}")
+    for key, value in targets.items():
+        if key not in DEFAULT_TARGETS:
+            raise UnknownNameError(f"{source}: unknown target {key!r}; known targets: {list(DEFAULT_TARGETS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InvalidArgumentError(f"{source}: target {key} must be a finite number >= 0; got {describe(value)}")
+        if key == "active_fraction" and value > 1:
+            raise InvalidArgumentError(f"{source}: target active_fraction must be in [0, 1]; got {value}")
+        merged[key] = float(value)
+    return merged
+
+
+def distances(statistics: dict, targets: dict) -> list[float]:
+    """The four objectives: distances of `statistics` to `targets` (see the module docstring)."""
+    result = []
+    for key, target in targets.items():
+        value = statistics[key]
+        if key in _OFFSET:
+            result.append(abs(math.log((value + _OFFSET[key]) / (target + _OFFSET[key]))))
+        else:
+            result.append(abs((0.0 if math.isnan(value) else value) - target))
+    return result
+
+
+@dataclass(frozen=True)
+class TuningPlan:
+    """Settings of a tuning run: `budget` evaluations of `duration` ms each, NSGA-II `population`, `seed`, `backend`."""
+
+    budget: int
+    targets: dict = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    duration: float = 10000.0
+    population: int = 50
+    seed: int = 0
+    backend: str = "diffrax"
+
+    @classmethod
+    def create(cls, budget, targets=None, duration=10000.0, population=None, seed=0, backend=None) -> "TuningPlan":
+        """A checked plan; `targets` a dict or YAML path; `population` default `min(50, max(2, budget // 4))`."""
+        from livn.backends import backend_name
+
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 2:
+            raise InvalidArgumentError(f"budget must be an integer >= 2 (evaluations); got {describe(budget)}")
+        if population is None:
+            population = min(50, max(2, int(budget) // 4))
+        if isinstance(population, bool) or not isinstance(population, (int, np.integer)) or population < 2:
+            raise InvalidArgumentError(f"population must be an integer >= 2; got {describe(population)}")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration) or duration <= 0:
+            raise InvalidArgumentError(f"duration must be a positive number of ms; got {describe(duration)}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InvalidArgumentError(f"seed must be a non-negative integer; got {describe(seed)}")
+        backend = backend_name(backend or "diffrax")
+        return cls(int(budget), load_targets(targets), float(duration), int(population), int(seed), backend)
+
+
+class Evaluator:
+    """Simulates one parameter set on a culture built once (per rank) and returns statistics and objectives."""
+
+    def __init__(self, system, plan: TuningPlan):
+        from livn.env import Env
+
+        self.plan = plan
+        self.env = Env(system, backend=plan.backend).init().apply_model_defaults().record_spikes()
+        self.num_neurons = system.num_neurons
+        self.noise_mean = self.env.noise[0]
+
+    def __call__(self, params: dict) -> dict:
+        from livn.analysis import summarize
+
+        self.env.clear()
+        self.env.set_weights({k[len("w_"):]: v for k, v in params.items() if k.startswith("w_")})
+        self.env.set_noise(self.noise_mean, params["noise_std"])
+        it, t, _, _ = self.env.run(self.plan.duration)
+        summary = summarize(it, t, self.num_neurons, self.plan.duration)
+        statistics = {key: getattr(summary, key) for key in DEFAULT_TARGETS}
+        return {"statistics": statistics, "objectives": distances(statistics, self.plan.targets)}
+
+
+def _suggest(trial, projections: list[str]) -> dict:
+    params = {f"w_{name}": trial.suggest_float(f"w_{name}", *WEIGHT_RANGE, log=True) for name in projections}
+    params["noise_std"] = trial.suggest_float("noise_std", *NOISE_STD_RANGE, log=True)
+    return params
+
+
+def _current_defaults(env, projections: list[str]) -> dict:
+    """The parameters `env.apply_model_defaults()` sets (tuned or the model's), clipped to the search space."""
+    weights = dict(env.model.default_weights)
+    weights.update((env.system.tuned_parameters or {}).get("weights", {}))
+    clip = lambda value, bounds: float(min(max(value, bounds[0]), bounds[1]))  # noqa: E731
+    start = {f"w_{p}": clip(weights.get(p, 1.0), WEIGHT_RANGE) for p in projections}
+    start["noise_std"] = clip(env.noise[1], NOISE_STD_RANGE)
+    return start
+
+
+@dataclass
+class TuningResult:
+    """What a tuning run found: every trial, the Pareto front and the chosen point."""
+
+    system: str
+    targets: dict
+    trials: list  # dicts: number, params, statistics, objectives
+    pareto: list  # trial numbers
+    chosen: int  # trial number
+    out: Path
+    promoted: Path | None
+    seconds: float
+
+    @property
+    def chosen_trial(self) -> dict:
+        return self.trials[self.chosen]
+
+    def report(self) -> str:
+        c = self.chosen_trial
+        lines = [
+            f"system          {self.system}: {len(self.trials)} evaluations in {self.seconds:.1f} s, "
+            f"{len(self.pareto)} on the Pareto front",
+            "chosen          " + ", ".join(f"{k[2:] if k.startswith('w_') else k} {v:.3g}" for k, v in c["params"].items()),
+        ]
+        for (key, target), value, distance in zip(self.targets.items(), c["statistics"].values(), c["objectives"]):
+            lines.append(f"{key:<16}{value:.3g} (target {target:g}, distance {distance:.3f})")
+        lines.append(f"pareto front    {self.out / 'pareto.json'}, {self.out / 'pareto.png'}")
+        if self.promoted:
+            lines.append(f"promoted to     {self.promoted}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "system": self.system,
+            "targets": self.targets,
+            "objectives": [f"distance_{key}" for key in self.targets],
+            "search_space": {"weights_nS": list(WEIGHT_RANGE), "noise_std_nA": list(NOISE_STD_RANGE)},
+            "chosen": self.chosen,
+            "pareto": self.pareto,
+            "trials": self.trials,
+            "seconds": round(self.seconds, 3),
+            "livn_version": livn.__version__,
+        }
+
+
+def tune(system, plan: TuningPlan, out=None, promote: bool = True, progress: bool = True, comm=None) -> TuningResult:
+    """Tune `system` (a name, directory or `System`) by `plan`; writes the front to `out` and promotes the chosen point.
+
+    **Arguments**
+
+    - `system`: a predefined name ("S1"), a system directory or a `livn.system.System`.
+    - `plan`: a `TuningPlan` (see `TuningPlan.create`).
+    - `out`: directory for `pareto.json` and `pareto.png` (default `./livn-tune-<system>`).
+    - `promote`: write the chosen point into the system directory (`tuned.json`).
+    - `progress`: progress bar on rank 0.
+    - `comm`: a `livn._mpi.World` (default `livn._mpi.world()`).
+
+    **Returns**: a `TuningResult` on rank 0, None on the other ranks.
+    """
+    from livn._mpi import world
+    from livn.models import projection_name
+    from livn.system import System, make
+    from livn.systems.generate import check_writable
+
+    comm = world() if comm is None else comm
+    with comm.together():
+        if not isinstance(plan, TuningPlan):
+            raise InvalidArgumentError(f"plan must be a TuningPlan; got {describe(plan)}")
+        if out is not None and not isinstance(out, (str, os.PathLike)):
+            raise InvalidArgumentError(f"out must be a directory path or None; got {describe(out)}")
+        for name, value in (("promote", promote), ("progress", progress)):
+            if not isinstance(value, bool):
+                raise InvalidArgumentError(f"{name} must be True or False; got {describe(value)}")
+        if not isinstance(system, System):
+            system = make(system)
+        out = Path(out if out is not None else f"livn-tune-{system.name}").expanduser().resolve()
+        if comm.is_root:
+            check_writable(out)
+            if promote:
+                check_writable(Path(system.uri))
+        evaluate = Evaluator(system, plan)
+    projections = [projection_name(pre, post) for pre, post in system.projections]
+
+    started = time.perf_counter()
+    study = records = None
+    if comm.is_root:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.NSGAIISampler(population_size=plan.population, seed=plan.seed)
+        study = optuna.create_study(directions=["minimize"] * len(plan.targets), sampler=sampler)
+        study.enqueue_trial(_current_defaults(evaluate.env, projections))
+        records = []
+    done = 0
+    with comm.progress(total=plan.budget, desc=f"livn: tuning {system.name}", unit="eval", disable=not progress) as bar:
+        while done < plan.budget:
+            count = min(comm.size, plan.budget - done)
+            asked = [study.ask() for _ in range(count)] if comm.is_root else None
+            work = [_suggest(trial, projections) for trial in asked] + [None] * (comm.size - count) if comm.is_root else None
+            params = comm.scatter(work)
+            result = None
+            with comm.together():
+                result = evaluate(params) if params is not None else None
+            results = comm.gather(result)
+            if comm.is_root:
+                for trial, p, r in zip(asked, work, results):
+                    study.tell(trial, r["objectives"])
+                    records.append({"number": trial.number, "params": p, **r})
+            done += count
+            bar.update(count)
+    seconds = time.perf_counter() - started
+
+    result = None
+    with comm.together():
+        if comm.is_root:
+            pareto = sorted(t.number for t in study.best_trials)
+            chosen = min(pareto, key=lambda n: (sum(records[n]["objectives"]), n))
+            promoted = None
+            if promote:
+                promoted = promote_parameters(system.uri, records[chosen], plan, system.name)
+            result = TuningResult(system.name, plan.targets, records, pareto, chosen, out, promoted, seconds)
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "pareto.json", {**result.to_dict(), "plan": {
+                "budget": plan.budget, "duration_ms": plan.duration, "population": plan.population,
+                "seed": plan.seed, "backend": plan.backend, "ranks": comm.size}})
+            plot_front(result, out / "pareto.png")
+    return result
+
+
+def promote_parameters(system_dir, trial: dict, plan: TuningPlan, name: str) -> Path:
+    """Write a trial's weights and noise into `system_dir/tuned.json` and list it in `system.json`.
+
+    Both files are written atomically. Returns the path of `tuned.json`.
+    """
+    directory = Path(system_dir)
+    params = trial["params"]
+    tuned = check_tuned_parameters(
+        {
+            "weights": {k[len("w_"):]: v for k, v in params.items() if k.startswith("w_")},
+            "noise": {"mean": 0.0, "std": params["noise_std"]},
+        }
+    )
+    data = {
+        **tuned,
+        "statistics": trial["statistics"],
+        "targets": plan.targets,
+        "objectives": trial["objectives"],
+        "found_by": {
+            "method": "NSGA-II (optuna)", "budget": plan.budget, "duration_ms": plan.duration,
+            "seed": plan.seed, "backend": plan.backend, "trial": trial["number"], "livn_version": livn.__version__,
+        },
+        "units": {"weights": "nS", "noise": "nA", "mean_rate": "Hz", "burst_rate": "per min"},
+    }
+    write_json(directory / TUNED_FILE, data)
+    metadata_file = directory / METADATA_FILE
+    if metadata_file.is_file():
+        metadata = json.loads(metadata_file.read_text())
+        metadata.setdefault("checksums", {})[TUNED_FILE] = sha256(directory / TUNED_FILE)
+        write_json(metadata_file, metadata)
+    return directory / TUNED_FILE
+
+
+def plot_front(result: TuningResult, path: Path) -> None:
+    """Two panels of objectives (rate vs burst rate, ISI CV vs active fraction): all trials, the front, the chosen point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = np.array([t["objectives"] for t in result.trials])
+    front = np.array(result.pareto)
+    keys = list(result.targets)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for ax, (i, j) in zip(axes, [(0, 3), (1, 2)]):
+        ax.scatter(values[:, i], values[:, j], s=12, c="0.7", label="trials")
+        ax.scatter(values[front, i], values[front, j], s=24, c="tab:red", label="Pareto front")
+        ax.scatter(values[result.chosen, i], values[result.chosen, j], s=160, marker="*", c="k", label="chosen")
+        ax.set_xlabel(f"distance: {keys[i]}")
+        ax.set_ylabel(f"distance: {keys[j]}")
+    axes[0].legend(loc="best", fontsize=8)
+    fig.suptitle(f"{result.system}: {len(result.trials)} evaluations, targets "
+                 + ", ".join(f"{k} {v:g}" for k, v in result.targets.items()), fontsize=9)
+    fig.tight_layout()
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
+    plt.close(fig)

@@ -161,8 +161,9 @@ def tune(system, budget, targets, duration, population, out, seed, backend, no_p
     from livn.systems.tune import TuningPlan, tune as run_tuning
 
     comm = world()
-    plan = TuningPlan.create(budget=budget, targets=targets, duration=duration, population=population, seed=seed,
-                             backend=backend)
+    with comm.together():
+        plan = TuningPlan.create(budget=budget, targets=targets, duration=duration, population=population, seed=seed,
+                                 backend=backend)
     result = run_tuning(system, plan, out=out, promote=not no_promote, comm=comm)
     if comm.is_root:
         click.echo(result.report())

@@ -65,7 +65,7 @@ SEED_STREAM = {"train": 0, "test": 1, "train_with_noise": 0}
 PLAN_FILE = "livn-sampling.json"
 
 #: Memory for one batch of trials (the backend returns spikes and voltage per step), bytes.
-BATCH_MEMORY = 256 * 2**20
+BATCH_MEMORY = 1024 * 2**20
 
 _SHARD = re.compile(r"^(?P<split>[a-z_]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 

@@ -14,7 +14,9 @@ applied to the culture for `t_end` ms, `trials` times. A row holds
 
 Splits: `train` and `test` are noise-free (background noise std 0 nA: the
 response is a deterministic function of the stimulation); `train_with_noise`
-has the background noise of the system's defaults. `train_with_noise` row i
+has the background noise of the system's defaults (tuned ones where the
+system was tuned). In the noise-free splits the trials of one sample are
+identical, so `trials > 1` only makes sense with noise. `train_with_noise` row i
 uses the same seed, hence the same stimulation, as `train` row i, so the two
 splits pair up; `test` draws its own seeds.
 

@@ -1,8 +1,8 @@
 """NEURON translation of `livn.models.CultureModel`, parallel across MPI ranks.
 
 Each neuron is a NEURON point process, `LivnCultureCell`
-(`neuron_mechanisms/livn_culture_cell.mod`), placed in its own one-segment
-section, which only hosts it. NEURON has no built-in Izhikevich cell with
+(`neuron_mechanisms/livn_culture_cell.mod`); all cells of a rank sit in one
+section, which only hosts them (its voltage is unused). NEURON has no built-in Izhikevich cell with
 conductance synapses, depression and Ornstein-Uhlenbeck noise, so the mechanism
 holds the whole neuron and steps it with forward Euler at the model's dt in the
 order brian2 uses (conductance arrivals, one Euler step, threshold, reset): a
@@ -222,17 +222,18 @@ class NeuronBackend:
         params = model.neuron_parameters(self.system.population_ranges, self.seed)
         v_rest, u_rest = model.initial_state(params)
         seed_low, seed_high = self.seed & 0xFFFFFFFF, (self.seed >> 32) & 0xFFFF
-        self._sections, self._cells, self._sources = [], {}, []
+        # One section hosts every cell of this rank: the cells do not use its voltage, and one
+        # node instead of one per cell saves NEURON's per-node matrix work at every step.
+        self._host = h.Section(name="livn_cells")
+        self._cells, self._sources = {}, []
         for gid in self.local_gids.tolist():
-            section = h.Section(name=f"livn_cell_{gid}")
-            cell = h.LivnCultureCell(section(0.5))
+            cell = h.LivnCultureCell(self._host(0.5))
             cell.a, cell.b, cell.c, cell.d = params["a"][gid], params["b"][gid], params["c"][gid], params["d"][gid]
             cell.vm_rest, cell.u_rest = v_rest[gid], u_rest[gid]
             cell.noise_stream.set_ids(seed_low, gid, NOISE_STREAM + (seed_high << 16))
             pc.set_gid2node(gid, self.rank)
             source = h.NetCon(cell, None)
             pc.cell(gid, source)
-            self._sections.append(section)
             self._cells[gid] = cell
             self._sources.append(source)
         self._stimulus_targets = h.PtrVector(len(self.local_gids))
@@ -262,10 +263,14 @@ class NeuronBackend:
     def _release(self) -> None:
         """Give NEURON's model up (another backend is being built)."""
         self._rt.pc.gid_clear()
-        self._synapses, self._sources, self._cells, self._sections = {}, [], {}, []
+        self._synapses, self._sources, self._cells, self._host = {}, [], {}, None
         self._stimulus_targets = self._stimulus_row = None
         self._spikes = self._voltage = None
-        self._released = True
+
+    def cells_per_rank(self) -> list[int]:
+        """Number of cells on each rank (collective under MPI)."""
+        count = len(self.local_gids)
+        return [count] if self._rt.comm is None else self._rt.comm.allgather(count)
 
     def _check_active(self) -> None:
         if self._rt.active is not self:

@@ -5,6 +5,7 @@ Modes:
   returned to OUT_DIR/rank<r>.npz (rank 0: the whole network, others: their own gids).
 - `bad-stimulus`: rank 1 passes a stimulus containing NaN, the others a good one.
 - `other-duration`: rank 1 asks for a different duration than the others.
+- `error-in-user-code`: rank 1 raises its own exception while rank 0 runs.
 Failures are not caught: the test checks the exit status and what rank 0 printed.
 """
 
@@ -58,6 +59,8 @@ def main(mode: str, system_dir: str, out_dir: str) -> None:
         stimulus[10, 3] = np.nan
     if mode == "other-duration" and rank == 1:
         duration = 60.0
+    if mode == "error-in-user-code" and rank == 1:
+        raise RuntimeError("an error in the user's script on rank 1")
     env.run(duration, stimulus)
     print(f"rank {rank}: ran although a rank failed", flush=True)
 

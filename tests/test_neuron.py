@@ -242,6 +242,14 @@ def test_a_failing_rank_fails_the_whole_run_without_hanging(s2_dir, tmp_path, mo
 
 
 @needs_mpirun
+def test_an_uncaught_error_on_one_rank_aborts_the_job_instead_of_hanging(s2_dir, tmp_path):
+    result = mpirun(Path(worker.__file__), "error-in-user-code", s2_dir, tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert "an error in the user's script on rank 1" in result.stderr
+    assert "ran although a rank failed" not in result.stdout
+
+
+@needs_mpirun
 def test_examples_run_with_neuron_on_one_and_two_ranks(tmp_path):
     examples = Path(__file__).parents[1] / "examples"
     env = {**os.environ, "LIVN_BACKEND": "neuron"}

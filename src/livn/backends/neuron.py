@@ -41,6 +41,7 @@ second `NeuronBackend` replaces the first, and using the replaced one raises
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import zlib
@@ -50,6 +51,11 @@ import numpy as np
 from livn.errors import LivnError
 from livn.models import CultureModel, projection_name
 from livn.types import RunResult
+
+# NEURON itself is imported when the first network is built (MPI must be set up first);
+# fail at import like the other backends when it is not installed.
+if importlib.util.find_spec("neuron") is None:
+    raise ModuleNotFoundError("No module named 'neuron'", name="neuron")
 
 #: Time covered by one stimulus row, ms (as in `livn.env`).
 STIMULUS_ROW = 1.0
@@ -107,6 +113,8 @@ class _Runtime:
             )
         self.neuron_version = neuron_version
         self.active = None  # the NeuronBackend that owns NEURON's model now
+        if self.comm is not None:
+            _abort_on_uncaught_exceptions(self.comm)
         self._load_mechanisms()
 
     def _load_mechanisms(self) -> None:
@@ -138,15 +146,36 @@ class _Runtime:
         reports = self.comm.allgather((message, facts))
         failed = [(rank, m) for rank, (m, _) in enumerate(reports) if m is not None]
         if failed:
-            if error is not None:
-                raise error
-            details = "; ".join(f"rank {rank}: {m}" for rank, m in failed)
-            raise RankError(f"{what} failed on {len(failed)} of {self.size} ranks, so no rank went on: {details}")
+            if error is None:
+                details = "; ".join(f"rank {rank}: {m}" for rank, m in failed)
+                error = RankError(f"{what} failed on {len(failed)} of {self.size} ranks, so no rank went on: {details}")
+            error.livn_raised_on_every_rank = True  # every rank raises: exit normally, no MPI_Abort
+            raise error
         return [f for _, f in reports]
 
     def gather(self, value):
         """Values of all ranks on rank 0 (a list), None elsewhere; `[value]` without MPI."""
         return [value] if self.comm is None else self.comm.gather(value, root=0)
+
+
+def _abort_on_uncaught_exceptions(comm) -> None:
+    """After printing an uncaught exception, abort the MPI job unless every rank raised it.
+
+    A rank that dies alone would leave the others waiting for it forever (as
+    `python -m mpi4py` does, livn aborts instead). Errors that every rank raises
+    together (arguments agreed on collectively) end each rank normally, so that
+    rank 0 prints its own message.
+    """
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        previous(kind, value, traceback)
+        if not getattr(value, "livn_raised_on_every_rank", False):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            comm.Abort(1)
+
+    sys.excepthook = hook
 
 
 _runtime: _Runtime | None = None

@@ -221,6 +221,7 @@ class NeuronBackend:
             self._build()
         except Exception as e:  # noqa: BLE001 - reported to every rank
             error = e
+            rt.pc.gid_clear()  # leave NEURON empty for the next attempt
         rt.agree(error, "building the NEURON network")
         rt.pc.set_maxstep(10)  # collective: exchange interval = smallest NetCon delay of all ranks
         rt.active = self

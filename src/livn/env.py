@@ -248,6 +248,8 @@ class Env:
 
         `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
         recorded gids and voltages `[n, samples]` (mV); fields not recorded are None.
+        On the NEURON backend under MPI every rank calls `run` with the same arguments;
+        rank 0 gets the whole network's recording, the other ranks their own cells'.
         With `unroll="mask"`: `(mask [n, steps], t [steps] ms, gids [n], v [n, steps] mV)`.
         """
         backend = self._backend()

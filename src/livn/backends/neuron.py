@@ -44,6 +44,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -63,6 +64,10 @@ STIMULUS_ROW = 1.0
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 #: Random123 stream id (third key) of the background noise.
 NOISE_STREAM = 1
+#: Seconds the ranks wait for each other to print an error that all of them raised, before aborting.
+EXIT_BARRIER_TIMEOUT = 30.0
+#: Seconds between printing an uncaught exception and aborting the MPI job.
+ABORT_GRACE = 1.0
 
 
 class NetworkReplacedError(LivnError, RuntimeError):
@@ -163,16 +168,25 @@ def _abort_on_uncaught_exceptions(comm) -> None:
 
     A rank that dies alone would leave the others waiting for it forever (as
     `python -m mpi4py` does, livn aborts instead). Errors that every rank raises
-    together (arguments agreed on collectively) end each rank normally, so that
-    rank 0 prints its own message.
+    together (arguments agreed on collectively) end each rank normally, after a
+    barrier: mpirun kills the remaining ranks as soon as one exits with an error,
+    so every rank, rank 0 included, must have printed its message first.
     """
     previous = sys.excepthook
 
     def hook(kind, value, traceback):
         previous(kind, value, traceback)
-        if not getattr(value, "livn_raised_on_every_rank", False):
-            sys.stdout.flush()
-            sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if getattr(value, "livn_raised_on_every_rank", False):
+            request = comm.Ibarrier()
+            deadline = time.monotonic() + EXIT_BARRIER_TIMEOUT
+            while not request.Test():
+                if time.monotonic() > deadline:  # some rank went on instead of failing
+                    comm.Abort(1)
+                time.sleep(0.005)
+        else:
+            time.sleep(ABORT_GRACE)  # let mpirun forward the traceback before it tears the job down
             comm.Abort(1)
 
     sys.excepthook = hook
@@ -216,6 +230,7 @@ class NeuronBackend:
 
         if rt.active is not None:
             rt.active._release()
+            rt.active = None
         error = None
         try:
             self._build()
@@ -229,7 +244,6 @@ class NeuronBackend:
         self._needs_init = True
         self._spikes = None  # (times, gids) Vectors of pc.spike_record
         self._voltage = None  # (requested gids, every k steps, {gid: Vector})
-        self._noise = (0.0, 0.0)
         self.set_noise(0.0, 0.0)
 
     def _build(self) -> None:
@@ -331,7 +345,6 @@ class NeuronBackend:
         h.noise_std_LivnCultureCell = std
         if self._step == 0:
             self._needs_init = True  # the noise current starts at the mean
-        self._noise = (mean, std)
 
     # -- recording ----------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ Modes:
 - `bad-stimulus`: rank 1 passes a stimulus containing NaN, the others a good one.
 - `other-duration`: rank 1 asks for a different duration than the others.
 - `error-in-user-code`: rank 1 raises its own exception while rank 0 runs.
+- `more-ranks-than-cells`: SYSTEM_DIR has fewer cells than ranks; a stimulated run,
+  saved like `spikes`.
 Failures are not caught: the test checks the exit status and what rank 0 printed.
 """
 
@@ -40,9 +42,16 @@ def network_run(system_dir: str):
     return env, [first, second]
 
 
+def small_run(system_dir: str):
+    """A stimulated 50 ms run of a tiny system, every cell's voltage recorded. Returns (env, [RunResult])."""
+    env = Env(system_dir, seed=11, backend="neuron").init().apply_model_defaults()
+    env.record_spikes().record_voltage()
+    return env, [env.run(50, np.full((50, env.num_neurons), 1.0))]
+
+
 def main(mode: str, system_dir: str, out_dir: str) -> None:
-    if mode == "spikes":
-        env, results = network_run(system_dir)
+    if mode in ("spikes", "more-ranks-than-cells"):
+        env, results = network_run(system_dir) if mode == "spikes" else small_run(system_dir)
         backend = env.backend
         np.savez(
             Path(out_dir) / f"rank{backend.rank}.npz",

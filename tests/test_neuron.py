@@ -230,6 +230,19 @@ def test_two_ranks_give_the_spikes_of_one_process(s2_dir, tmp_path):
 
 
 @needs_mpirun
+def test_a_rank_without_cells_takes_part(single_neuron_dir, tmp_path):
+    result = mpirun(Path(worker.__file__), "more-ranks-than-cells", single_neuron_dir, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, (expected,) = worker.small_run(single_neuron_dir)
+    rank0, rank1 = (np.load(tmp_path / f"rank{r}.npz") for r in (0, 1))
+    assert rank0["cells_per_rank"].tolist() == [1, 0] and len(rank1["local_gids"]) == 0
+    assert len(expected.it) > 0
+    np.testing.assert_array_equal(rank0["it0"], expected.it)
+    np.testing.assert_array_equal(rank0["v0"], expected.v)
+    assert len(rank1["it0"]) == 0 and rank1["v0"].shape == (0, 500)
+
+
+@needs_mpirun
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [("bad-stimulus", "rank 1: InvalidArgumentError: stimulus contains NaN"), ("other-duration", "rank 0: 500 steps")],

@@ -280,7 +280,8 @@ class NeuronBackend:
             pc.cell(gid, source)
             self._cells[gid] = cell
             self._sources.append(source)
-        self._stimulus_targets = h.PtrVector(len(self.local_gids))
+        # Electrode current: each 1 ms row is scattered into the cells' i_stim in one call.
+        self._stimulus_targets = h.PtrVector(len(self.local_gids)) if len(self.local_gids) else None
         for index, gid in enumerate(self.local_gids.tolist()):
             self._stimulus_targets.pset(index, self._cells[gid]._ref_i_stim)
         self._stimulus_row = h.Vector(len(self.local_gids))
@@ -421,17 +422,21 @@ class NeuronBackend:
             local = np.ascontiguousarray(stimulus[:, self.local_gids], dtype=np.float64)
             for row in range(local.shape[0]):
                 stop = min(start + (row + 1) * steps_per_row, end)
-                self._stimulus_row.from_python(local[row])
-                self._stimulus_targets.scatter(self._stimulus_row)
+                self._inject(local[row])
                 pc.psolve(stop * self.dt)
                 if stop == end:
                     break
-            self._stimulus_row.fill(0.0)
-            self._stimulus_targets.scatter(self._stimulus_row)
+            self._inject(np.zeros(len(self.local_gids)))
         if h.t < (end - 0.5) * self.dt:
             pc.psolve(end * self.dt)
         self._step = end
         return self._collect(start, steps)
+
+    def _inject(self, currents: np.ndarray) -> None:
+        """Set the electrode current (nA) of this rank's cells, in `local_gids` order."""
+        if self._stimulus_targets is not None:
+            self._stimulus_row.from_python(currents)
+            self._stimulus_targets.scatter(self._stimulus_row)
 
     def _collect(self, start: int, steps: int) -> RunResult:
         it = t = iv = v = None

@@ -4,6 +4,7 @@
 uv run python benchmarks/simulate.py                        # S1..S4, 2 s (S4: 1 s), 3 repeats
 uv run python benchmarks/simulate.py --systems S3 --duration 5000 --repeats 5 --json s3.json
 uv run python benchmarks/simulate.py --fresh-cache          # also time Cython compilation from scratch
+uv run python benchmarks/simulate.py --backend neuron       # NEURON on 1 and 2 MPI ranks next to brian2
 ```
 
 For every system it builds two networks, side by side in one fresh Python process:
@@ -450,6 +451,126 @@ def markdown_diffrax(result: dict, info: dict, command: str) -> str:
     return "\n".join(lines)
 
 
+# -- NEURON on MPI ranks ----------------------------------------------------------------------------
+
+#: NEURON targets: S4 at least this much faster on 2 ranks than on 1; S3 at most this times brian2's s/s.
+NEURON_SPEEDUP_TARGET = 1.7
+NEURON_VS_BRIAN2_TARGET = 2.0
+
+
+def env_worker(name: str, backend: str, duration: float, warmup: float, repeats: int, seed: int, out: Path) -> None:
+    """One system through `Env` on `backend`, in this process (one rank of an mpirun job for NEURON).
+
+    Times the build, a warm-up run and `repeats` timed `run(duration)` calls; rank 0
+    writes wall seconds (the job's, as `run` is collective), every rank's CPU seconds
+    and a digest of the spike train to `out`.
+    """
+    import hashlib
+
+    from livn.env import Env
+    from livn.system import predefined
+
+    directory = predefined(name)
+    build_wall, _, env = timed(lambda: Env(directory, seed=seed, backend=backend).init())
+    env.apply_model_defaults()
+    env.record_spikes()
+    first_wall, _, _ = timed(lambda: env.run(warmup))
+    walls, cpus, digest, spikes = [], [], hashlib.sha256(), 0
+    for _ in range(repeats):
+        wall, cpu, (it, t, _, _) = timed(lambda: env.run(duration))
+        walls.append(wall)
+        cpus.append(cpu)
+        digest.update(np.asarray(it, np.int64).tobytes() + np.round(np.asarray(t), 6).tobytes())
+        spikes += len(it)
+    rank, ranks, all_cpus = 0, 1, [cpus]
+    if backend == "neuron":
+        rank, ranks = env.backend.rank, env.backend.num_ranks
+        comm = env.backend._rt.comm
+        if comm is not None:
+            all_cpus = comm.gather(cpus, root=0)
+    if rank == 0:
+        seconds = duration / 1000.0
+        out.write_text(json.dumps({
+            "system": name, "backend": backend, "ranks": ranks, "neurons": env.num_neurons,
+            "duration_ms": duration, "build_s": build_wall, "first_run_s": first_wall, "run_s": walls,
+            "wall_per_sim_s": statistics.median(walls) / seconds,
+            "cpu_per_sim_s_per_rank": [statistics.median(c) / seconds for c in all_cpus],
+            "rate_hz": spikes / (env.num_neurons * seconds * repeats), "spike_digest": digest.hexdigest(),
+        }))
+
+
+def run_env_worker(name: str, backend: str, ranks: int, duration: float, args) -> dict:
+    """`env_worker` in a fresh process, under `mpirun -n ranks` for NEURON."""
+    with tempfile.TemporaryDirectory(prefix="livn-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        command = [sys.executable, str(Path(__file__).resolve()), "--env-worker", name, "--backend", backend,
+                   "--duration", str(duration), "--warmup", str(args.warmup), "--repeats", str(args.repeats),
+                   "--seed", str(args.seed), "--json", str(out)]
+        if backend == "neuron":
+            command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
+        subprocess.run(command, check=True)
+        return json.loads(out.read_text())
+
+
+def benchmark_neuron(names, durations: dict, rounds: int, args) -> list[dict]:
+    """Per system and round, side by side: brian2 (one process), NEURON on 1 rank, NEURON on 2 ranks."""
+    rows = []
+    for name in names:
+        per_config = {"brian2": [], "neuron1": [], "neuron2": []}
+        for round_index in range(rounds):
+            for key, backend, ranks in (("brian2", "brian2", 1), ("neuron1", "neuron", 1), ("neuron2", "neuron", 2)):
+                print(f"[{name}] round {round_index + 1}/{rounds}: {key} ...", file=sys.stderr, flush=True)
+                result = run_env_worker(name, backend, ranks, durations[name], args)
+                per_config[key].append(result)
+                print(f"[{name}] {key}: {result['wall_per_sim_s']:.3f} s/s, rate {result['rate_hz']:.2f} Hz",
+                      file=sys.stderr, flush=True)
+        rows.append({"system": name, **per_config})
+    return rows
+
+
+def markdown_neuron(rows: list[dict], info: dict, command: str) -> str:
+    def median(results, key="wall_per_sim_s"):
+        return statistics.median(r[key] for r in results)
+
+    lines = [
+        f"`{command}`",
+        "",
+        f"Machine: {info['nproc']} CPUs ({info['cpu']}); load average before: "
+        f"{', '.join(f'{x:.2f}' for x in info['load_average'] or ())}.",
+        "",
+        "| system | neurons | T (ms) | brian2 (s/s) | NEURON 1 rank (s/s) | NEURON 2 ranks (s/s) | speedup 1 -> 2 ranks "
+        "| NEURON 1 rank / brian2 | CPU s/s per rank, 1 / 2 ranks | rate brian2 / NEURON (Hz) | 1 and 2 ranks identical | targets |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    for row in rows:
+        b2, n1, n2 = median(row["brian2"]), median(row["neuron1"]), median(row["neuron2"])
+        speedup, ratio = n1 / n2, n1 / b2
+        cpu1 = statistics.median(r["cpu_per_sim_s_per_rank"][0] for r in row["neuron1"])
+        cpu2 = [statistics.median(r["cpu_per_sim_s_per_rank"][k] for r in row["neuron2"]) for k in range(2)]
+        identical = all(a["spike_digest"] == b["spike_digest"] for a, b in zip(row["neuron1"], row["neuron2"]))
+        targets = []
+        if row["system"] == "S4":
+            targets.append(f"speedup >= {NEURON_SPEEDUP_TARGET}x {verdict(speedup >= NEURON_SPEEDUP_TARGET)}")
+        if row["system"] == "S3":
+            targets.append(f"<= {NEURON_VS_BRIAN2_TARGET:g}x brian2 {verdict(ratio <= NEURON_VS_BRIAN2_TARGET)}")
+        first = row["neuron1"][0]
+        lines.append(
+            f"| {row['system']} | {first['neurons']:,} | {first['duration_ms']:g} | {b2:.3f} | {n1:.3f} | {n2:.3f} "
+            f"| {speedup:.2f}x | {ratio:.2f}x | {cpu1:.2f} / {cpu2[0]:.2f}, {cpu2[1]:.2f} "
+            f"| {median(row['brian2'], 'rate_hz'):.2f} / {median(row['neuron1'], 'rate_hz'):.2f} "
+            f"| {'yes' if identical else 'NO'} | {'; '.join(targets)} |"
+        )
+    rounds = len(rows[0]["neuron1"]) if rows else 0
+    lines += [
+        "",
+        f"s/s: wall seconds per simulated second, median over {rounds} round(s) of (brian2, NEURON 1 rank, NEURON 2 "
+        "ranks) run one after the other, each round a fresh process (or mpirun job) with a warm-up run and then the "
+        "median of its timed runs. CPU s/s: process CPU time per simulated second of each rank. 'identical': the "
+        "spike trains of 1 and 2 ranks have the same SHA-256.",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--systems", nargs="+", default=["S1", "S2", "S3", "S4"], choices=KNOWN_SYSTEMS,
@@ -463,16 +584,23 @@ def main(argv=None) -> int:
     parser.add_argument("--fresh-cache", action="store_true",
                         help="compile into an empty temporary Cython cache to time compilation")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
-    parser.add_argument("--backend", choices=["brian2", "diffrax"], default="brian2",
-                        help="brian2: livn vs plain brian2 (default); diffrax: the JAX backend's figures")
+    parser.add_argument("--backend", choices=["brian2", "diffrax", "neuron"], default="brian2",
+                        help="brian2: livn vs plain brian2 (default); diffrax: the JAX backend's figures; "
+                             "neuron: NEURON on 1 and 2 MPI ranks next to brian2 (S2-S4 by default)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="--backend neuron: rounds of (brian2, 1 rank, 2 ranks); medians are reported")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one system, in this process
+    parser.add_argument("--env-worker", default=None, help=argparse.SUPPRESS)  # one system through Env
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.call_repeats < 1:
-        parser.error("--repeats and --call-repeats must be >= 1")
+    if args.repeats < 1 or args.call_repeats < 1 or args.rounds < 1:
+        parser.error("--repeats, --call-repeats and --rounds must be >= 1")
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be > 0 ms")
 
     os.environ["LIVN_BRIAN2_TARGET"] = "cython"  # both networks use the Cython target
+    if args.env_worker is not None:
+        env_worker(args.env_worker, args.backend, args.duration, args.warmup, args.repeats, args.seed, args.json)
+        return 0
     if args.worker is not None:
         import brian2 as b2
 
@@ -486,6 +614,14 @@ def main(argv=None) -> int:
 
     command = "uv run python benchmarks/simulate.py " + " ".join(sys.argv[1:] if argv is None else argv)
     info = machine_info()
+    if args.backend == "neuron":
+        names = ["S2", "S3", "S4"] if args.systems == parser.get_default("systems") else args.systems
+        durations = {name: args.duration or DEFAULT_DURATION.get(name, 1000.0) for name in names}
+        rows = benchmark_neuron(names, durations, args.rounds, args)
+        print(markdown_neuron(rows, info, command.strip()))
+        if args.json is not None:
+            args.json.write_text(json.dumps({"command": command.strip(), "machine": info, "rows": rows}, indent=2))
+        return 0
     if args.backend == "diffrax":
         names = [name for name in args.systems if name != "S4"] if args.systems == parser.get_default("systems") else args.systems
         result = benchmark_diffrax(names, args.duration or 1000.0, args.repeats, args.seed)

@@ -26,6 +26,7 @@ from livn._arrays import is_traced
 from livn.backends import backend_name, load_backend
 from livn.errors import (
     InvalidArgumentError,
+    LivnError,
     NotInitializedError,
     RecordingError,
     describe,
@@ -265,9 +266,27 @@ class Env:
 
         `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
         recorded gids and voltages `[n, samples]` (mV); fields not recorded are None.
+        On the NEURON backend under MPI every rank calls `run` with the same arguments;
+        rank 0 gets the whole network's recording, the other ranks their own cells'.
         With `unroll="mask"`: `(mask [n, steps], t [steps] ms, gids [n], v [n, steps] mV)`.
         """
         backend = self._backend()
+        try:
+            stimulus = self._check_run(duration, stimulus, key, unroll)
+        except LivnError as error:
+            # Under MPI the other ranks are about to run: a backend that runs collectively
+            # (NEURON) tells them this rank will not, so that they fail too instead of waiting.
+            abandon = getattr(backend, "abandon_run", None)
+            if abandon is not None:
+                abandon(error)
+            raise
+        duration = float(duration)
+        if self.backend_name == "diffrax":
+            return backend.run(duration, stimulus, key=key, unroll=unroll)
+        return backend.run(duration, stimulus)
+
+    def _check_run(self, duration, stimulus, key, unroll):
+        """Check the arguments of `run`; returns the stimulus as an array (or None)."""
         if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
             raise InvalidArgumentError(f"duration must be a number of ms; got {describe(duration)}")
         duration = float(duration)
@@ -283,10 +302,7 @@ class Env:
             raise InvalidArgumentError(
                 f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
             )
-        stimulus = self._check_stimulus(stimulus, duration)
-        if self.backend_name == "diffrax":
-            return backend.run(duration, stimulus, key=key, unroll=unroll)
-        return backend.run(duration, stimulus)
+        return self._check_stimulus(stimulus, duration)
 
     def clear(self) -> "Env":
         """Reset the culture to t = 0: initial state, no spikes in flight, the seed's noise.

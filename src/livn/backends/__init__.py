@@ -1,12 +1,14 @@
 """Simulator backends. Each one translates `livn.models.CultureModel` for one simulator.
 
 The backend is chosen by name, by default from the `LIVN_BACKEND` environment
-variable ("brian2" when unset).
+variable ("brian2" when unset): "brian2", "diffrax" (JAX, differentiable,
+batched) or "neuron" (NEURON, parallel across MPI ranks).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 
 from livn.errors import UnknownNameError, describe
@@ -41,8 +43,9 @@ def load_backend(name: str | None = None):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name == module_name:
+            available = [n for n, (m, _, _) in BACKENDS.items() if importlib.util.find_spec(m) is not None]
             raise ImportError(
-                f"the {name!r} backend is not part of this livn version yet; available: 'brian2'"
+                f"the {name!r} backend is not part of this livn installation; available: {available}"
             ) from None
         hint = f" (install it with: pip install 'livn[{extra}]')" if extra else ""
         raise ImportError(f"the {name!r} backend needs {e.name!r}, which is not installed{hint}") from e

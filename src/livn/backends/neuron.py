@@ -1,0 +1,483 @@
+"""NEURON translation of `livn.models.CultureModel`, parallel across MPI ranks.
+
+Each neuron is a NEURON point process, `LivnCultureCell`
+(`neuron_mechanisms/livn_culture_cell.mod`); all cells of a rank sit in one
+section, which only hosts them (its voltage is unused). NEURON has no built-in Izhikevich cell with
+conductance synapses, depression and Ornstein-Uhlenbeck noise, so the mechanism
+holds the whole neuron and steps it with forward Euler at the model's dt in the
+order brian2 uses (conductance arrivals, one Euler step, threshold, reset): a
+noise-free run agrees with the brian2 backend spike for spike up to rounding.
+The mechanisms are compiled with `nrnivmodl` on first use into a per-version
+cache and loaded automatically (see `livn.backends._neuron_build`).
+
+- Synapses are NetCons from the presynaptic gid with delay `round(axonal delay /
+  dt)` steps (at least one) and weight vector (w nS, receptor, x, last arrival):
+  AMPA synapses depress per synapse at arrival (Tsodyks-Markram, state in the
+  NetCon), GABA_A synapses do not.
+- Spikes are sent at the end of the step in which v reached v_peak and are
+  stamped with the start of that step, as brian2 stamps them.
+- Background noise: one standard normal per cell and step from the cell's own
+  Random123 stream, keyed by (seed, gid).
+- Electrode stimulation: the `[T, n]` nA stimulus is injected current, set on
+  every cell at each 1 ms row boundary (the run advances row by row).
+
+**MPI.** Under `mpirun` (detected from the launcher's environment, or when
+`mpi4py.MPI` is already imported) NEURON is initialised on mpi4py's
+`MPI_COMM_WORLD` and gids are dealt round-robin (gid % ranks). Spikes travel
+between ranks through `ParallelContext` (exchange every minimum delay). A cell's
+dynamics depend only on its own parameters, noise stream and the events it
+receives, and same-step arrivals are summed exactly (see the .mod file), so 1, 2
+or N ranks give identical spikes. Every rank must call `Env` methods in the same
+order with the same arguments (SPMD). `run` returns the whole network's spikes
+and voltages on rank 0 and each other rank's local part (its own gids) there.
+Arguments are agreed collectively before a run starts: if one rank's arguments
+are bad or differ from the others', every rank raises, rank 0 with the rank and
+the reason, and nothing hangs.
+
+**One network per process.** NEURON keeps one model per process: building a
+second `NeuronBackend` replaces the first, and using the replaced one raises
+`NetworkReplacedError`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import zlib
+
+import numpy as np
+
+from livn.errors import LivnError
+from livn.models import CultureModel, projection_name
+from livn.types import RunResult
+
+# NEURON itself is imported when the first network is built (MPI must be set up first);
+# fail at import like the other backends when it is not installed.
+if importlib.util.find_spec("neuron") is None:
+    raise ModuleNotFoundError("No module named 'neuron'", name="neuron")
+
+#: Time covered by one stimulus row, ms (as in `livn.env`).
+STIMULUS_ROW = 1.0
+#: Environment variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's PMI).
+LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
+#: Random123 stream id (third key) of the background noise.
+NOISE_STREAM = 1
+#: Seconds the ranks wait for each other to print an error that all of them raised, before aborting.
+EXIT_BARRIER_TIMEOUT = 30.0
+#: Seconds between printing an uncaught exception and aborting the MPI job.
+ABORT_GRACE = 1.0
+
+
+class NetworkReplacedError(LivnError, RuntimeError):
+    """A NEURON network was used after another one was built in the same process."""
+
+
+class RankError(LivnError, RuntimeError):
+    """An MPI rank failed or disagreed with the others, so no rank ran the simulation."""
+
+
+# -- NEURON and MPI, once per process ----------------------------------------------------------
+
+
+class _Runtime:
+    """NEURON's `h`, its ParallelContext and (under MPI) mpi4py's COMM_WORLD, started once."""
+
+    def __init__(self):
+        comm = None
+        if "mpi4py.MPI" in sys.modules or any(os.environ.get(v) for v in LAUNCHER_VARIABLES):
+            library = os.path.join(sys.prefix, "lib", "libmpi.so.12")
+            if "MPI_LIB_NRN_PATH" not in os.environ and os.path.exists(library):
+                os.environ["MPI_LIB_NRN_PATH"] = library  # the MPICH wheel's; lib/libmpi.so is a stub
+            try:
+                from mpi4py import MPI
+            except ImportError as e:
+                raise ImportError(
+                    "livn's NEURON backend runs under MPI through mpi4py, which is not installed "
+                    "(install it with: pip install 'livn[neuron]')"
+                ) from e
+            comm = MPI.COMM_WORLD
+        os.environ.setdefault("NEURON_MODULE_OPTIONS", "-nogui")
+        from neuron import __version__ as neuron_version
+        from neuron import h
+
+        if comm is not None and comm.Get_size() > 1:
+            h.nrnmpi_init()
+        self.h = h
+        self.pc = h.ParallelContext()
+        self.comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self.rank = int(self.pc.id())
+        self.size = int(self.pc.nhost())
+        expected = 1 if self.comm is None else self.comm.Get_size()
+        if self.size != expected:
+            raise RankError(
+                f"mpi4py sees {expected} ranks but NEURON sees {self.size}: NEURON did not load MPI. "
+                f"Set MPI_LIB_NRN_PATH to the MPI library mpi4py uses (now "
+                f"{os.environ.get('MPI_LIB_NRN_PATH')!r}) before starting Python."
+            )
+        self.neuron_version = neuron_version
+        self.active = None  # the NeuronBackend that owns NEURON's model now
+        if self.comm is not None:
+            _abort_on_uncaught_exceptions(self.comm)
+        self._load_mechanisms()
+
+    def _load_mechanisms(self) -> None:
+        if hasattr(self.h, "LivnCultureCell"):  # e.g. auto-loaded from ./x86_64 by NEURON
+            return
+        from livn.backends._neuron_build import mechanism_library
+
+        error, library = None, None
+        try:
+            library = mechanism_library(self.neuron_version)
+        except Exception as e:  # noqa: BLE001 - reported to every rank below
+            error = e
+        self.agree(error, "compiling the NEURON mechanisms")
+        self.h.nrn_load_dll(str(library))
+
+    # -- collectives --------------------------------------------------------------------------
+
+    def agree(self, error: BaseException | None, what: str, facts=None) -> list:
+        """Collective: every rank reports `error` (or None) and `facts`; raises on every rank if any failed.
+
+        Returns the facts of all ranks. Rank 0 (and every rank) gets a `RankError`
+        naming the failed ranks and their errors; a rank's own error is re-raised as is.
+        """
+        if self.comm is None:
+            if error is not None:
+                raise error
+            return [facts]
+        message = None if error is None else f"{type(error).__name__}: {error}"
+        reports = self.comm.allgather((message, facts))
+        failed = [(rank, m) for rank, (m, _) in enumerate(reports) if m is not None]
+        if failed:
+            if error is None:
+                details = "; ".join(f"rank {rank}: {m}" for rank, m in failed)
+                error = RankError(f"{what} failed on {len(failed)} of {self.size} ranks, so no rank went on: {details}")
+            error.livn_raised_on_every_rank = True  # every rank raises: exit normally, no MPI_Abort
+            raise error
+        return [f for _, f in reports]
+
+    def gather(self, value):
+        """Values of all ranks on rank 0 (a list), None elsewhere; `[value]` without MPI."""
+        return [value] if self.comm is None else self.comm.gather(value, root=0)
+
+
+def _abort_on_uncaught_exceptions(comm) -> None:
+    """After printing an uncaught exception, abort the MPI job unless every rank raised it.
+
+    A rank that dies alone would leave the others waiting for it forever (as
+    `python -m mpi4py` does, livn aborts instead). Errors that every rank raises
+    together (arguments agreed on collectively) end each rank normally, after a
+    barrier: mpirun kills the remaining ranks as soon as one exits with an error,
+    so every rank, rank 0 included, must have printed its message first.
+    """
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        previous(kind, value, traceback)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if getattr(value, "livn_raised_on_every_rank", False):
+            request = comm.Ibarrier()
+            deadline = time.monotonic() + EXIT_BARRIER_TIMEOUT
+            while not request.Test():
+                if time.monotonic() > deadline:  # some rank went on instead of failing
+                    comm.Abort(1)
+                time.sleep(0.005)
+        else:
+            time.sleep(ABORT_GRACE)  # let mpirun forward the traceback before it tears the job down
+            comm.Abort(1)
+
+    sys.excepthook = hook
+
+
+_runtime: _Runtime | None = None
+
+
+def runtime() -> _Runtime:
+    """Start NEURON (and MPI under a launcher) once per process."""
+    global _runtime
+    if _runtime is None:
+        _runtime = _Runtime()
+    return _runtime
+
+
+def delay_steps(model: CultureModel, distance) -> np.ndarray:
+    """Axonal delays in integration steps (at least one), as every backend rounds them."""
+    return np.maximum(1, np.round(model.axonal_delay(distance) / model.dt)).astype(np.int64)
+
+
+# -- the backend -----------------------------------------------------------------------------------
+
+
+class NeuronBackend:
+    """A culture network in NEURON, its gids distributed over the MPI ranks."""
+
+    name = "neuron"
+
+    def __init__(self, system, model: CultureModel, seed: int):
+        rt = runtime()
+        self._rt = rt
+        self.system = system
+        self.model = model
+        self.seed = int(seed)
+        self.dt = model.dt
+        self.num_neurons = n = system.num_neurons
+        self.rank, self.num_ranks = rt.rank, rt.size
+        #: Gids simulated on this rank (round-robin over ranks).
+        self.local_gids = np.arange(self.rank, n, self.num_ranks, dtype=np.int64)
+
+        if rt.active is not None:
+            rt.active._release()
+            rt.active = None
+        error = None
+        try:
+            self._build()
+        except Exception as e:  # noqa: BLE001 - reported to every rank
+            error = e
+            rt.pc.gid_clear()  # leave NEURON empty for the next attempt
+        rt.agree(error, "building the NEURON network")
+        rt.pc.set_maxstep(10)  # collective: exchange interval = smallest NetCon delay of all ranks
+        rt.active = self
+        self._step = 0
+        self._needs_init = True
+        self._spikes = None  # (times, gids) Vectors of pc.spike_record
+        self._voltage = None  # (requested gids, every k steps, {gid: Vector})
+        self.set_noise(0.0, 0.0)
+
+    def _build(self) -> None:
+        h, pc, model = self._rt.h, self._rt.pc, self.model
+        h.dt = self.dt
+        receptors = model.receptors
+        for name, value in (
+            ("capacitance", model.membrane_capacitance),
+            ("v_peak", model.v_peak),
+            ("e_ampa", receptors["AMPA"].reversal_potential),
+            ("e_gaba", receptors["GABA_A"].reversal_potential),
+            ("tau_ampa", receptors["AMPA"].time_constant),
+            ("tau_gaba", receptors["GABA_A"].time_constant),
+            ("tau_noise", model.noise_time_constant),
+            ("tau_rec", model.depression_recovery),
+            ("release_fraction", model.depression_fraction),
+        ):
+            setattr(h, f"{name}_LivnCultureCell", value)
+
+        params = model.neuron_parameters(self.system.population_ranges, self.seed)
+        v_rest, u_rest = model.initial_state(params)
+        seed_low, seed_high = self.seed & 0xFFFFFFFF, (self.seed >> 32) & 0xFFFF
+        # One section hosts every cell of this rank: the cells do not use its voltage, and one
+        # node instead of one per cell saves NEURON's per-node matrix work at every step.
+        self._host = h.Section(name="livn_cells")
+        self._cells, self._sources = {}, []
+        for gid in self.local_gids.tolist():
+            cell = h.LivnCultureCell(self._host(0.5))
+            cell.a, cell.b, cell.c, cell.d = params["a"][gid], params["b"][gid], params["c"][gid], params["d"][gid]
+            cell.vm_rest, cell.u_rest = v_rest[gid], u_rest[gid]
+            cell.noise_stream.set_ids(seed_low, gid, NOISE_STREAM + (seed_high << 16))
+            pc.set_gid2node(gid, self.rank)
+            source = h.NetCon(cell, None)
+            pc.cell(gid, source)
+            self._cells[gid] = cell
+            self._sources.append(source)
+        # Electrode current: each 1 ms row is scattered into the cells' i_stim in one call.
+        self._stimulus_targets = h.PtrVector(len(self.local_gids)) if len(self.local_gids) else None
+        for index, gid in enumerate(self.local_gids.tolist()):
+            self._stimulus_targets.pset(index, self._cells[gid]._ref_i_stim)
+        self._stimulus_row = h.Vector(len(self.local_gids))
+
+        self._synapses = {}  # projection name -> NetCons on this rank
+        rank, ranks = self.rank, self.num_ranks
+        for (pre, post), projection in self.system.projections.items():
+            source = np.asarray(projection.source, dtype=np.int64)
+            if len(source) == 0:
+                continue
+            target = np.asarray(projection.target, dtype=np.int64)
+            local = target % ranks == rank
+            receptor = 0.0 if model.receptor_of(pre) == "AMPA" else 1.0
+            steps = delay_steps(model, np.asarray(projection.distance)[local])
+            netcons = []
+            for pre_gid, post_gid, k in zip(source[local].tolist(), target[local].tolist(), steps.tolist()):
+                netcon = pc.gid_connect(pre_gid, self._cells[post_gid])
+                netcon.delay = k * self.dt
+                netcon.weight[0] = 0.0
+                netcon.weight[1] = receptor
+                netcons.append(netcon)
+            self._synapses[projection_name(pre, post)] = netcons
+
+    def _release(self) -> None:
+        """Give NEURON's model up (another backend is being built)."""
+        self._rt.pc.gid_clear()
+        self._synapses, self._sources, self._cells, self._host = {}, [], {}, None
+        self._stimulus_targets = self._stimulus_row = None
+        self._spikes = self._voltage = None
+
+    def cells_per_rank(self) -> list[int]:
+        """Number of cells on each rank (collective under MPI)."""
+        count = len(self.local_gids)
+        return [count] if self._rt.comm is None else self._rt.comm.allgather(count)
+
+    def _check_active(self) -> None:
+        if self._rt.active is not self:
+            raise NetworkReplacedError(
+                "this NEURON network was replaced by one built later in this process (NEURON holds one "
+                "network per process); build a new Env, or use another process"
+            )
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    @property
+    def t(self) -> float:
+        """Simulated time since the start (or the last `clear`), ms."""
+        return self._step * self.dt
+
+    def set_weights(self, weights: dict) -> None:
+        """Set synaptic weights (nS) by projection name; projections without edges are ignored."""
+        self._check_active()
+        for key, value in weights.items():
+            for netcon in self._synapses.get(key, ()):
+                netcon.weight[0] = value
+
+    def set_noise(self, mean: float, std: float) -> None:
+        """Set the background current's mean and standard deviation, nA (the same on every rank)."""
+        self._check_active()
+        h = self._rt.h
+        h.noise_mean_LivnCultureCell = mean
+        h.noise_std_LivnCultureCell = std
+        if self._step == 0:
+            self._needs_init = True  # the noise current starts at the mean
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def record_spikes(self) -> None:
+        self._check_active()
+        if self._spikes is None:
+            h = self._rt.h
+            self._spikes = (h.Vector(), h.Vector())
+            self._rt.pc.spike_record(-1, *self._spikes)
+
+    def record_voltage(self, gids: np.ndarray, dt: float) -> None:
+        self._check_active()
+        h = self._rt.h
+        gids = np.asarray(gids, dtype=np.int64)
+        traces = {}
+        for gid in np.unique(gids[gids % self.num_ranks == self.rank]).tolist():
+            vector = h.Vector()
+            vector.record(self._cells[gid]._ref_vm)
+            traces[gid] = vector
+        self._voltage = (gids, int(round(dt / self.dt)), traces)
+        self._needs_init = True
+
+    # -- running --------------------------------------------------------------------------------
+
+    def abandon_run(self, error: BaseException) -> None:
+        """This rank will not run (its arguments were rejected): tell the other ranks, which then raise too."""
+        if self._rt.comm is not None and self._rt.active is self:
+            self._rt.agree(error, "checking the arguments of run()")
+
+    def _agree_on_run(self, duration: float, stimulus: np.ndarray | None) -> None:
+        error = None
+        try:
+            self._check_active()
+            if stimulus is not None and stimulus.shape[1] != self.num_neurons:
+                raise ValueError(f"stimulus has {stimulus.shape[1]} columns, the network {self.num_neurons} neurons")
+        except Exception as e:  # noqa: BLE001
+            error = e
+        if self._rt.comm is None:
+            if error is not None:
+                raise error
+            return
+        checksum = None
+        if stimulus is not None:
+            checksum = (stimulus.shape, zlib.crc32(np.ascontiguousarray(stimulus, dtype=np.float64).data))
+        facts = (round(duration / self.dt), checksum, self._step)
+        every = self._rt.agree(error, "checking the arguments of run()", facts)
+        if any(f != every[0] for f in every):
+            lines = "; ".join(
+                f"rank {rank}: {steps} steps from step {start}, stimulus "
+                + ("none" if check is None else f"shape {check[0]} crc32 {check[1]:08x}")
+                for rank, (steps, check, start) in enumerate(every)
+            )
+            raise RankError(
+                "the ranks called run() with different arguments (every rank must pass the same duration "
+                f"and stimulus); no rank ran: {lines}"
+            )
+
+    def run(self, duration: float, stimulus: np.ndarray | None) -> RunResult:
+        """Advance the network by `duration` ms; `stimulus` is `[T, n]` nA at 1 ms per row, or None.
+
+        Collective under MPI. Returns the whole network's recording on rank 0 and
+        this rank's own gids on the others.
+        """
+        self._agree_on_run(duration, stimulus)
+        h, pc = self._rt.h, self._rt.pc
+        if self._needs_init:
+            h.finitialize()
+            self._needs_init = False
+        start = self._step
+        steps = int(round(duration / self.dt))
+        end = start + steps
+        steps_per_row = int(round(STIMULUS_ROW / self.dt))
+        if stimulus is not None:
+            local = np.ascontiguousarray(stimulus[:, self.local_gids], dtype=np.float64)
+            for row in range(local.shape[0]):
+                stop = min(start + (row + 1) * steps_per_row, end)
+                self._inject(local[row])
+                pc.psolve(stop * self.dt)
+                if stop == end:
+                    break
+            self._inject(np.zeros(len(self.local_gids)))
+        if h.t < (end - 0.5) * self.dt:
+            pc.psolve(end * self.dt)
+        self._step = end
+        return self._collect(start, steps)
+
+    def _inject(self, currents: np.ndarray) -> None:
+        """Set the electrode current (nA) of this rank's cells, in `local_gids` order."""
+        if self._stimulus_targets is not None:
+            self._stimulus_row.from_python(currents)
+            self._stimulus_targets.scatter(self._stimulus_row)
+
+    def _collect(self, start: int, steps: int) -> RunResult:
+        it = t = iv = v = None
+        rt = self._rt
+        if self._spikes is not None:
+            times, gids = self._spikes
+            step = np.rint(times.as_numpy() / self.dt).astype(np.int64) - 1  # sent at the end of the step
+            local = (gids.as_numpy().astype(np.int64), step)
+            times.resize(0)
+            gids.resize(0)
+            parts = rt.gather(local) if rt.comm is not None else [local]
+            if parts is None:
+                parts = [local]
+            it = np.concatenate([p[0] for p in parts])
+            step = np.concatenate([p[1] for p in parts])
+            order = np.lexsort((it, step))
+            it = it[order]
+            t = np.round((step[order] - start) * self.dt, 6)
+        if self._voltage is not None:
+            requested, every, traces = self._voltage
+            local = {}
+            for gid, vector in traces.items():
+                values = vector.as_numpy()
+                local[gid] = values[:steps:every].copy()
+                vector.remove(0, vector.size() - 2)  # keep the last value: the next window's first sample
+            parts = rt.gather(local) if rt.comm is not None else [local]
+            if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
+                iv = np.array([g for g in requested.tolist() if g in local], dtype=np.int64)
+                merged = local
+            else:
+                merged = {gid: trace for part in parts for gid, trace in part.items()}
+                iv = requested.copy()
+            samples = len(range(0, steps, every))
+            v = np.stack([merged[g] for g in iv.tolist()]) if len(iv) else np.zeros((0, samples))
+        return RunResult(it, t, iv, v)
+
+    def clear(self) -> None:
+        """Back to t = 0: initial state, no spikes in flight, each cell's noise stream from its start."""
+        self._check_active()
+        self._step = 0
+        self._needs_init = True
+        if self._spikes is not None:
+            for vector in self._spikes:
+                vector.resize(0)

@@ -55,3 +55,19 @@ def test_serial_stand_in():
             raise KeyError("x")
     except KeyError as e:
         assert getattr(e, "livn_collective", False)
+
+
+def test_predefined_under_mpirun_builds_once_without_a_collective(tmp_path):
+    """Every rank of a job may call `predefined` on an empty cache: the ranks take the
+    build lock in turn (a collective build inside the lock would deadlock)."""
+    script = (
+        "from livn.system import predefined, make\n"
+        f"uri = predefined('S2', cache_dir={str(tmp_path)!r})\n"
+        "print(make(uri).num_neurons, flush=True)\n"
+    )
+    result = subprocess.run(
+        [MPIRUN, "-n", "2", sys.executable, "-c", script],
+        capture_output=True, text=True, timeout=120, env=environment(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["100", "100"]

@@ -315,6 +315,7 @@ def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:
     """
     from filelock import FileLock
 
+    from livn._mpi import World
     from livn.systems import config_path, generate, load_config
 
     name = _check_name(name)
@@ -326,7 +327,9 @@ def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:
     root.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root / f".{name}.lock")):
         if not _is_built_from(directory, config):
-            generate(config, directory, overwrite=True, progress=True)
+            # Each process builds on its own (serial `World`), even under mpirun: the ranks
+            # take the lock in turn, and the first one's build serves the others.
+            generate(config, directory, overwrite=True, progress=True, comm=World())
     return str(directory)
 
 

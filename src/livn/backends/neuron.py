@@ -49,6 +49,7 @@ import zlib
 
 import numpy as np
 
+from livn._mpi import launched_by_mpi
 from livn.errors import LivnError
 from livn.models import CultureModel, projection_name
 from livn.types import RunResult
@@ -60,8 +61,6 @@ if importlib.util.find_spec("neuron") is None:
 
 #: Time covered by one stimulus row, ms (as in `livn.env`).
 STIMULUS_ROW = 1.0
-#: Environment variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's PMI).
-LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 #: Random123 stream id (third key) of the background noise.
 NOISE_STREAM = 1
 #: Seconds the ranks wait for each other to print an error that all of them raised, before aborting.
@@ -86,7 +85,7 @@ class _Runtime:
 
     def __init__(self):
         comm = None
-        if "mpi4py.MPI" in sys.modules or any(os.environ.get(v) for v in LAUNCHER_VARIABLES):
+        if "mpi4py.MPI" in sys.modules or launched_by_mpi():
             library = os.path.join(sys.prefix, "lib", "libmpi.so.12")
             if "MPI_LIB_NRN_PATH" not in os.environ and os.path.exists(library):
                 os.environ["MPI_LIB_NRN_PATH"] = library  # the MPICH wheel's; lib/libmpi.so is a stub

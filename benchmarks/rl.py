@@ -84,7 +84,10 @@ def make_agent(observation_space, action_space, seed: int, learning_starts: int,
         def __call__(self, inputs, role):
             x = nn.relu(nn.Dense(256)(inputs["observations"]))
             x = nn.relu(nn.Dense(256)(x))
-            return nn.Dense(self.num_actions)(x), {"log_std": nn.Dense(self.num_actions)(x)}
+            # tanh keeps the mean inside the box: skrl's Gaussian is clipped, not squashed, and an
+            # unbounded mean drifts past the bounds, where the evaluated (mean) action saturates.
+            mean = nn.tanh(nn.Dense(self.num_actions)(x)) * jnp.asarray(self.action_space.high)
+            return mean, {"log_std": nn.Dense(self.num_actions)(x)}
 
     class Critic(DeterministicMixin, Model):
         def __init__(self, observation_space, action_space, **kwargs):
@@ -370,7 +373,8 @@ def main(argv=None) -> int:
         if directory is None:
             samples = 10 if args.quick else 500
             directory = make_small_dataset(args.out / "dataset", samples, args.duration, args.backend)
-        args.replay_data = load_dataset(str(directory), name="S1", split="train")
+        # A private cache: Hugging Face's shared cache can serve a stale copy of a directory of the same name.
+        args.replay_data = load_dataset(str(directory), name="S1", split="train", cache_dir=str(args.out / "hf-cache"))
         conditions.append("sac_culture_replay") if "sac_culture_replay" not in conditions else None
     started = time.perf_counter()
     rows = []

@@ -333,15 +333,10 @@ class Env:
             raise InvalidArgumentError(
                 f"stimulus must have shape [{count}, T, {self.num_neurons}] for {count} copies; got {describe(stimulus)}"
             )
-        import jax  # the diffrax backend is loaded, so JAX is installed
-
-        if keys is None:
-            keys = np.broadcast_to(np.asarray(backend.run_key), (count, *np.shape(backend.run_key)))
-        elif tuple(np.shape(keys)) != (count, *np.shape(backend.run_key)):
-            raise InvalidArgumentError(
-                f"keys must have shape {(count, *np.shape(backend.run_key))} (one JAX key per copy); got {describe(keys)}"
-            )
-        results, state = backend.run_copies(duration, copies.state, stimulus, jax.numpy.asarray(keys))
+        key_shape = (count, *np.shape(backend.run_key))
+        if keys is not None and tuple(np.shape(keys)) != key_shape:
+            raise InvalidArgumentError(f"keys must have shape {key_shape} (one JAX key per copy); got {describe(keys)}")
+        results, state = backend.run_copies(duration, copies.state, stimulus, keys)
         return results, CultureCopies(count, state)
 
     def select_copies(self, which, if_true: "CultureCopies", if_false: "CultureCopies") -> "CultureCopies":

@@ -486,7 +486,7 @@ class DiffraxBackend:
         """Advance B copies of this culture by `duration` ms, each from its own state, in one compiled call.
 
         `stimulus` is `[B, T, n]` nA (1 ms rows); `keys` `[B, 2]` noise keys (copy b with key k
-        draws exactly the noise of a single run with `key=k`). The copies' steps must agree
+        draws exactly the noise of a single run with `key=k`), or None for `run_key` in every copy. The copies' steps must agree
         modulo one stimulus row (they do when every window is a whole number of ms).
         Returns `(list of B RunResult, new states)`; the backend's own state is not changed.
         """
@@ -496,6 +496,8 @@ class DiffraxBackend:
         if len(offsets) != 1:
             raise ValueError("the copies' clocks disagree within a 1 ms stimulus row; use whole-ms windows")
         stimulus = jnp.asarray(stimulus, _float_dtype())
+        count = stimulus.shape[0]
+        keys = jnp.broadcast_to(self.run_key, (count, *self.run_key.shape)) if keys is None else jnp.asarray(keys)
         final, spikes, v = _run_copies(
             self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0])
         )

@@ -25,6 +25,8 @@ from gymnasium import spaces
 
 from livn.errors import InvalidArgumentError, describe
 
+from .encodings import check_channels as _check_channels
+
 
 @dataclass(frozen=True)
 class ChannelResponse:
@@ -73,16 +75,6 @@ def _check_response(response) -> ChannelResponse:
     if not isinstance(response, ChannelResponse):
         raise InvalidArgumentError(f"response must be a ChannelResponse; got {describe(response)}")
     return response
-
-
-def _check_channels(channels, name: str = "channels") -> tuple[int, ...]:
-    try:
-        ids = tuple(int(c) for c in channels)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name} must be a sequence of channel ids; got {describe(channels)}") from None
-    if not ids or len(set(ids)) != len(ids) or any(c < 0 for c in ids):
-        raise InvalidArgumentError(f"{name} must be distinct, non-negative channel ids; got {describe(channels)}")
-    return ids
 
 
 def _check_box(action_space) -> spaces.Box:

@@ -55,13 +55,15 @@ def _check_amplitude(name: str, value) -> float:
     return float(value)
 
 
-def _check_channels(channels) -> tuple[int, ...]:
+def check_channels(channels, name: str = "channels") -> tuple[int, ...]:
+    """Validate a non-empty sequence of distinct, non-negative, whole channel ids."""
     try:
-        ids = tuple(int(c) for c in channels)
+        values = list(channels)
+        ids = tuple(int(c) for c in values)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"channels must be a sequence of channel ids; got {describe(channels)}") from None
-    if not ids or len(set(ids)) != len(ids) or any(c < 0 for c in ids) or any(c != x for c, x in zip(ids, channels)):
-        raise InvalidArgumentError(f"channels must be distinct non-negative channel ids; got {describe(channels)}")
+        raise InvalidArgumentError(f"{name} must be a sequence of channel ids; got {describe(channels)}") from None
+    if not ids or len(set(ids)) != len(ids) or any(c < 0 for c in ids) or any(c != x for c, x in zip(ids, values)):
+        raise InvalidArgumentError(f"{name} must be distinct, non-negative channel ids; got {describe(channels)}")
     return ids
 
 
@@ -100,7 +102,7 @@ class PulseEncoding(Encoding):
             raise InvalidArgumentError(f"amplitude must have low <= high; got ({low}, {high}) uA")
         self.width = float(width)
         self.amplitude = (low, high)
-        self.channels = None if channels is None else _check_channels(channels)
+        self.channels = None if channels is None else check_channels(channels)
         self.action_space = spaces.Box(-1.0, 1.0, (3,), np.float32)
 
     def pulse(self, action, duration: float, channel_ids) -> Pulse:
@@ -139,7 +141,7 @@ class ChannelAmplitudeEncoding(Encoding):
 
     def __init__(self, channels=STANDARD_CHANNELS, max_amplitude: float = 1.0, start: float = 0.0,
                  width: float | None = None):
-        self.channels = _check_channels(channels)
+        self.channels = check_channels(channels)
         self.max_amplitude = _check_amplitude("max_amplitude", max_amplitude)
         if self.max_amplitude <= 0:
             raise InvalidArgumentError(f"max_amplitude must be positive, uA; got {max_amplitude}")

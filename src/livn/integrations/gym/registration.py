@@ -61,10 +61,15 @@ ENVIRONMENTS = {
 }
 
 
-def _defaults(task: str):
+def _codecs(task: str, action_space, encoding, decoding):
+    """`encoding` and `decoding`, each defaulting to the task's registered default."""
+    if encoding is not None and decoding is not None:
+        return encoding, decoding
     for task_id, defaults in ENVIRONMENTS.values():
         if task_id == task:
-            return defaults
+            default_encoding, default_decoding = defaults(action_space)
+            return (default_encoding if encoding is None else encoding,
+                    default_decoding if decoding is None else decoding)
     raise UnknownNameError(
         f"no default encoding/decoding for task {task!r}; pass encoding= and decoding= "
         f"(tasks with defaults: {sorted(t for t, _ in ENVIRONMENTS.values())})"
@@ -82,10 +87,7 @@ def make_livn_gym(task: str, system: str = "S1", backend: str | None = None, see
                   **run_kwargs) -> LivnGym:
     """A `LivnGym` on `gym.make(task, **task_kwargs)` with a fresh default culture (see module docs)."""
     benchmark = gym.make(task, **(task_kwargs or {}))
-    if encoding is None or decoding is None:
-        default_encoding, default_decoding = _defaults(task)(benchmark.action_space)
-        encoding = default_encoding if encoding is None else encoding
-        decoding = default_decoding if decoding is None else decoding
+    encoding, decoding = _codecs(task, benchmark.action_space, encoding, decoding)
     return LivnGym(benchmark, make_culture(system, backend, seed), encoding, decoding, duration, **run_kwargs)
 
 
@@ -99,10 +101,7 @@ def make_livn_vector_env(task: str, num_envs: int, system: str = "S1", backend: 
     if max_episode_steps is not None:
         kwargs["max_episode_steps"] = max_episode_steps
     benchmarks = [gym.make(task, **kwargs) for _ in range(num_envs)]
-    if encoding is None or decoding is None:
-        default_encoding, default_decoding = _defaults(task)(benchmarks[0].action_space)
-        encoding = default_encoding if encoding is None else encoding
-        decoding = default_decoding if decoding is None else decoding
+    encoding, decoding = _codecs(task, benchmarks[0].action_space, encoding, decoding)
     return LivnVectorEnv(benchmarks, make_culture(system, backend, seed), encoding, decoding, duration, keys=keys)
 
 

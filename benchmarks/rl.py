@@ -45,14 +45,17 @@ CONDITIONS = ("sac_culture", "random_stimulation", "sac_direct")
 # -- environments ----------------------------------------------------------------------------
 
 
-def make_env(condition: str, duration: float, backend: str, culture_seed: int = 123):
+def make_env(condition: str, duration: float, backend: str, episode_steps: int | None = None, culture_seed: int = 123):
+    """Pendulum-v1 (episodes of `episode_steps`, default 200), directly or through the S1 culture."""
     import gymnasium as gym
 
     import livn.integrations.gym  # noqa: F401  (registers livn/...)
 
+    task_kwargs = {} if episode_steps is None else {"max_episode_steps": episode_steps}
     if condition == "sac_direct":
-        return gym.make("Pendulum-v1")
-    return gym.make("livn/Pendulum-S1-v0", backend=backend, duration=duration, seed=culture_seed)
+        return gym.make("Pendulum-v1", **task_kwargs)
+    return gym.make("livn/Pendulum-S1-v0", backend=backend, duration=duration, seed=culture_seed,
+                    task_kwargs=task_kwargs)
 
 
 # -- SAC (skrl, JAX) ---------------------------------------------------------------------------
@@ -247,8 +250,8 @@ def replay_transitions(dataset, duration: float, backend: str, seed: int):
 
 def run_condition(condition: str, seed: int, args) -> list[dict]:
     """Train (or not) one condition with one seed; returns evaluation rows."""
-    env = make_env(condition, args.duration, args.backend)
-    eval_env = make_env(condition, args.duration, args.backend)
+    env = make_env(condition, args.duration, args.backend, args.episode_steps)
+    eval_env = make_env(condition, args.duration, args.backend, args.episode_steps)
     steps = args.steps
     rows = []
     started = time.process_time()
@@ -314,7 +317,7 @@ def write_report(rows: list[dict], out: Path, args, wall: float) -> str:
     fig, ax = plt.subplots(figsize=(7, 4))
     lines = [f"# SAC on Pendulum-v1 through the S1 culture\n",
              f"steps per seed: {args.steps}, seeds: {args.seeds}, culture window: {args.duration} ms, "
-             f"backend: {args.backend}, evaluation: {args.eval_episodes} episodes every {args.eval_every} steps, "
+             f"backend: {args.backend}, episode steps: {args.episode_steps or 200}, evaluation: {args.eval_episodes} episodes every {args.eval_every} steps, "
              f"wall time: {wall:.0f} s\n",
              "| condition | final mean return ± std over seeds | per seed | CPU s per seed |", "|---|---|---|---|"]
     for condition in conditions:
@@ -351,6 +354,7 @@ def main(argv=None) -> int:
     parser.add_argument("--learning-starts", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--pretrain-updates", type=int, default=2000)
+    parser.add_argument("--episode-steps", type=int, default=None, help="episode length (default: the task's, 200)")
     parser.add_argument("--duration", type=float, default=100.0, help="culture window per step, ms")
     parser.add_argument("--backend", default="diffrax")
     parser.add_argument("--conditions", nargs="+", default=None, help=f"subset of {CONDITIONS} (+ sac_culture_replay)")
@@ -359,6 +363,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.seeds, args.steps, args.eval_every, args.eval_episodes = 1, 64, 64, 1
         args.learning_starts, args.pretrain_updates, args.duration, args.batch_size = 32, 10, 20.0, 32
+        args.episode_steps = 50
     for name in ("seeds", "steps", "eval_every", "eval_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

@@ -23,7 +23,7 @@ def test_rl_benchmark_quick_with_replay(tmp_path):
     conditions = {r["condition"] for r in rows}
     assert conditions == {"sac_culture", "random_stimulation", "sac_direct", "sac_culture_replay"}
     for row in rows:
-        assert -2000 < float(row["mean_return"]) <= 0  # Pendulum returns over 200 steps
+        assert -1000 < float(row["mean_return"]) <= 0  # Pendulum rewards lie in [-16.3, 0]; 50-step episodes
     assert {int(r["step"]) for r in rows} == {0, 64}
     assert (out / "learning_curve.png").stat().st_size > 10_000
     report = (out / "report.md").read_text()

@@ -501,7 +501,9 @@ class DiffraxBackend:
         final, spikes, v = _run_copies(
             self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0])
         )
-        return [self._result(spikes[b], v[b]) for b in range(spikes.shape[0])], final
+        spikes = np.asarray(spikes)  # one transfer, not one JAX slice per copy
+        v = np.asarray(v) if self._voltage is not None else [None] * len(spikes)
+        return [self._result(spikes[b], v[b]) for b in range(len(spikes))], final
 
     def _result(self, spikes, v) -> RunResult:
         it = t = iv = volt = None

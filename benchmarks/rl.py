@@ -16,8 +16,9 @@ Conditions, each trained and evaluated on the same schedule and seeds:
   the culture's channel rates, decoded push-pull, are the pendulum's torque.
 - `random_stimulation`: uniformly random stimulation patterns through the same culture.
 - `sac_direct`: SAC acting on Pendulum-v1 directly (the ceiling).
-- `sac_culture_replay` (with `--replay`): like `sac_culture`, after pretraining on a
-  replay buffer filled from a livn dataset (see `replay_transitions`).
+- `sac_culture_replay` (with `--replay`): like `sac_culture` (same random exploration
+  at the start), with the replay buffer first filled from a livn dataset (see
+  `replay_transitions`) and `--pretrain-updates` gradient updates on it before the first step.
 
 Evaluation: every `--eval-every` steps, `--eval-episodes` episodes with the policy's
 mean action on a separate evaluation environment (its own culture), seeds 10_000 + k.
@@ -224,7 +225,6 @@ def replay_transitions(dataset, duration: float, backend: str, seed: int):
 
     livn_env = make_env("sac_culture", duration, backend).unwrapped
     encoding, decoding, culture = livn_env.encoding, livn_env.decoding, livn_env.env
-    channel_ids = [int(c) for c in culture.io.channel_ids]
     transitions = []
     k = 0
     for sample in dataset:
@@ -241,7 +241,6 @@ def replay_transitions(dataset, duration: float, backend: str, seed: int):
             next_obs, reward, terminated, truncated, _ = livn_env.benchmark.step(task_action)
             transitions.append((obs, action, float(reward), next_obs, bool(terminated)))
             k += 1
-    del channel_ids
     return transitions
 
 
@@ -271,7 +270,7 @@ def run_condition(condition: str, seed: int, args) -> list[dict]:
 
     agent = make_agent(env.observation_space, env.action_space, seed, args.learning_starts, steps + 20_000,
                        args.batch_size)
-    agent.enable_training_mode(True) if hasattr(agent, "enable_training_mode") else None
+    agent.enable_training_mode(True)
     if condition == "sac_culture_replay":
         transitions = replay_transitions(args.replay_data, args.duration, args.backend, seed)
         for obs, action, reward, next_obs, terminated in transitions:
@@ -280,7 +279,7 @@ def run_condition(condition: str, seed: int, args) -> list[dict]:
         for update in range(args.pretrain_updates):
             agent.update(timestep=update, timesteps=steps)
         agent.enable_models_training_mode(False)
-        agent.cfg.random_timesteps = 0
+        # Online, the same random exploration as sac_culture; updates go on from the first step.
         agent.cfg.learning_starts = args.batch_size if len(transitions) < args.batch_size else 0
         print(f"{condition:>20} seed {seed}: {len(transitions)} replay transitions, {args.pretrain_updates} updates",
               flush=True)

@@ -203,6 +203,10 @@ def test_livn_gym_rejects_bad_arguments(s1_dir):
         LivnGym(task, env, lambda a, d, c: None, decoding)
     with pytest.raises(InvalidArgumentError, match="benchmark"):
         LivnGym("Pendulum-v1", env, PulseEncoding(), decoding)
+    with pytest.raises(InvalidArgumentError, match="key"):
+        LivnGym(task, env, PulseEncoding(), decoding, unroll="mask")
+    with pytest.raises(InvalidArgumentError, match="diffrax"):
+        LivnGym(task, Env(s1_dir, backend="brian2").init(), PulseEncoding(), decoding, key=0)
     rl_env = LivnGym(task, env, PulseEncoding(), decoding, duration=20)
     rl_env.reset(seed=0)
     with pytest.raises(InvalidArgumentError, match="action"):

@@ -96,7 +96,7 @@ class LivnGym(gym.Env):
     - `decoding`: channel response -> task action (see `.decodings`); its `action_space`
       must equal the task's.
     - `duration`: culture window per step, whole ms (default 100).
-    - `**run_kwargs`: passed on to `env.run` every step (e.g. `key=` on diffrax).
+    - `**run_kwargs`: passed on to `env.run` every step; `key=` (diffrax: the JAX noise key).
 
     **Spaces and reward**: action space from the encoding; observation space and reward from the task.
 
@@ -124,8 +124,12 @@ class LivnGym(gym.Env):
             raise InvalidArgumentError(
                 f"the decoding produces actions in {decoding.action_space} but the task expects {benchmark.action_space}"
             )
-        if "unroll" in run_kwargs or "stimulus" in run_kwargs:
-            raise InvalidArgumentError("run_kwargs may not set stimulus or unroll; LivnGym owns them")
+        if set(run_kwargs) - {"key"}:
+            raise InvalidArgumentError(
+                f"the only env.run keyword LivnGym passes on is key= (diffrax); got {sorted(run_kwargs)}"
+            )
+        if "key" in run_kwargs and env.backend_name != "diffrax":
+            raise InvalidArgumentError(f"key= needs the diffrax backend; this Env uses {env.backend_name!r}")
         self.benchmark = benchmark
         self.env = env
         self.encoding = encoding

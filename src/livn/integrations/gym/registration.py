@@ -1,5 +1,7 @@
 """Registered environments: `gym.make("livn/Pendulum-S1-v0")` after `import livn.integrations.gym`.
 
+Without that import, Gymnasium's module prefix imports it: `gym.make("livn.integrations.gym:livn/Pendulum-S1-v0")`.
+
 | id | task | encoding | decoding |
 |---|---|---|---|
 | `livn/Pendulum-S1-v0` | `Pendulum-v1` | `ChannelAmplitudeEncoding` (16 channels, +-1 uA) | `ChannelRateDecoding.push_pull`: channels 0-7 vs 8-15 |

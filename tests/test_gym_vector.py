@@ -107,6 +107,9 @@ def test_vector_env_needs_diffrax(s1_dir):
     decoding = ChannelRateDecoding.push_pull(gym.spaces.Box(-2.0, 2.0, (1,), np.float32), [0], [8])
     with pytest.raises(InvalidArgumentError, match="diffrax"):
         LivnVectorEnv([gym.make("Pendulum-v1")], env, ChannelAmplitudeEncoding(), decoding)
+    with pytest.raises(InvalidArgumentError, match="keys"):
+        LivnVectorEnv([gym.make("Pendulum-v1")] * 2, Env(s1_dir, backend="diffrax").init(), ChannelAmplitudeEncoding(),
+                      decoding, keys=np.zeros((3, 2), np.uint32))
     with pytest.raises(InvalidArgumentError, match="benchmarks"):
         LivnVectorEnv([], Env(s1_dir, backend="diffrax").init(), ChannelAmplitudeEncoding(), decoding)
 

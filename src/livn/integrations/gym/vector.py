@@ -79,8 +79,10 @@ class LivnVectorEnv(VectorEnv):
         self.duration = check_window(duration)
         if env.t == 0:
             env.record_spikes()
+        key_shape = (count, *np.shape(env.run_key))
+        if tuple(np.shape(keys)) != key_shape:
+            raise InvalidArgumentError(f"keys must have shape {key_shape} (one JAX key per copy); got {describe(keys)}")
         self.copies = env.copy_states(count)
-        env.run_copies(self.duration, self.copies, keys=self.keys)  # checks keys; compiles once
         self.single_action_space = encoding.action_space
         self.action_space = batch_space(self.single_action_space, count)
         self.single_observation_space = first.observation_space

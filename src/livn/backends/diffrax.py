@@ -486,8 +486,9 @@ class DiffraxBackend:
         """Advance B copies of this culture by `duration` ms, each from its own state, in one compiled call.
 
         `stimulus` is `[B, T, n]` nA (1 ms rows); `keys` `[B, 2]` noise keys (copy b with key k
-        draws exactly the noise of a single run with `key=k`), or None for `run_key` in every copy. The copies' steps must agree
-        modulo one stimulus row (they do when every window is a whole number of ms).
+        draws exactly the noise of a single run with `key=k`), or None for `run_key` in every
+        copy. The copies' steps must agree modulo one stimulus row (they do when every window
+        is a whole number of ms).
         Returns `(list of B RunResult, new states)`; the backend's own state is not changed.
         """
         num_steps = int(round(duration / self.dt))

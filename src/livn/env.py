@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,6 +39,17 @@ from livn.types import RunResult
 
 #: Time covered by one row of a stimulus array, ms.
 STIMULUS_STEP = 1.0
+
+
+@dataclass(frozen=True)
+class CultureCopies:
+    """`count` copies of one Env's culture, each with its own dynamic state (see `Env.copy_states`).
+
+    `state` belongs to the backend; treat it as opaque.
+    """
+
+    count: int
+    state: object
 
 
 class Env:
@@ -287,6 +299,16 @@ class Env:
 
     def _check_run(self, duration, stimulus, key, unroll):
         """Check the arguments of `run`; returns the stimulus as an array (or None)."""
+        duration = self._check_duration(duration)
+        if unroll not in (None, "mask"):
+            raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
+        if (unroll is not None or key is not None) and self.backend_name != "diffrax":
+            raise InvalidArgumentError(
+                f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
+            )
+        return self._check_stimulus(stimulus, duration)
+
+    def _check_duration(self, duration) -> float:
         if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
             raise InvalidArgumentError(f"duration must be a number of ms; got {describe(duration)}")
         duration = float(duration)
@@ -296,13 +318,77 @@ class Env:
             raise InvalidArgumentError(
                 f"duration must be at least one integration step ({self.model.dt} ms); got {duration}"
             )
-        if unroll not in (None, "mask"):
-            raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
-        if (unroll is not None or key is not None) and self.backend_name != "diffrax":
+        return duration
+
+    # -- copies of the culture (diffrax): B cultures stepped in one compiled call -------------
+
+    def _copies_backend(self, what: str):
+        backend = self._backend()
+        if self.backend_name != "diffrax":
+            raise InvalidArgumentError(f"{what} needs the diffrax backend; this Env uses {self.backend_name!r}")
+        return backend
+
+    def copy_states(self, copies: int) -> "CultureCopies":
+        """`copies` copies of this culture at t = 0 (diffrax only), for `run_copies`.
+
+        Every copy has this Env's neurons, synapses, weights and noise levels and its
+        own dynamic state; the Env's own state is not touched.
+        """
+        backend = self._copies_backend("copy_states()")
+        if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
+            raise InvalidArgumentError(f"copies must be a positive integer; got {describe(copies)}")
+        return CultureCopies(int(copies), backend.initial_states(int(copies)))
+
+    def run_copies(self, duration: float, copies: "CultureCopies", stimulus=None, keys=None):
+        """Advance every copy by `duration` ms in one compiled call (diffrax only).
+
+        **Arguments**
+
+        - `duration`: ms, a positive whole number (copies keep one clock per 1 ms stimulus row).
+        - `copies`: from `copy_states`, `run_copies` or `select_copies`.
+        - `stimulus`: None, or `[B, T, n_neurons]` injected current in nA, 1 ms per row (see `run`).
+        - `keys`: None (every copy uses `run_key`, i.e. the noise of this Env's own `run`), or
+          `[B, 2]` JAX keys: copy b draws exactly the noise of `run(..., key=keys[b])`.
+
+        **Returns**: `(results, copies)`: a list of B `RunResult` (spikes as recorded by this Env)
+        and the advanced copies.
+        """
+        backend = self._copies_backend("run_copies()")
+        if not isinstance(copies, CultureCopies):
+            raise InvalidArgumentError(f"copies must come from env.copy_states(); got {describe(copies)}")
+        duration = self._check_duration(duration)
+        if abs(duration - round(duration)) > 1e-9:
+            raise InvalidArgumentError(f"duration must be a whole number of ms for copies; got {duration}")
+        count = copies.count
+        if stimulus is None:
+            stimulus = np.zeros((count, 1, self.num_neurons))
+        stimulus = self._check_stimulus(stimulus, duration)
+        if stimulus.ndim != 3 or stimulus.shape[0] != count:
             raise InvalidArgumentError(
-                f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
+                f"stimulus must have shape [{count}, T, {self.num_neurons}] for {count} copies; got {describe(stimulus)}"
             )
-        return self._check_stimulus(stimulus, duration)
+        key_shape = (count, *np.shape(backend.run_key))
+        if keys is not None and tuple(np.shape(keys)) != key_shape:
+            raise InvalidArgumentError(f"keys must have shape {key_shape} (one JAX key per copy); got {describe(keys)}")
+        results, state = backend.run_copies(duration, copies.state, stimulus, keys)
+        return results, CultureCopies(count, state)
+
+    def select_copies(self, which, if_true: "CultureCopies", if_false: "CultureCopies") -> "CultureCopies":
+        """Per copy, the state from `if_true` where `which` ([B] bools) is True, else from `if_false`.
+
+        E.g. clear some copies: `env.select_copies(which, env.copy_states(B), copies)`.
+        """
+        backend = self._copies_backend("select_copies()")
+        which = np.asarray(which)
+        for name, value in (("if_true", if_true), ("if_false", if_false)):
+            if not isinstance(value, CultureCopies):
+                raise InvalidArgumentError(f"{name} must come from env.copy_states(); got {describe(value)}")
+        if if_true.count != if_false.count or which.shape != (if_true.count,) or which.dtype != bool:
+            raise InvalidArgumentError(
+                f"which must be {if_true.count} booleans and both copies the same count; "
+                f"got which {describe(which)}, counts {if_true.count} and {if_false.count}"
+            )
+        return CultureCopies(if_true.count, backend.select_copies(which, if_true.state, if_false.state))
 
     def clear(self) -> "Env":
         """Reset the culture to t = 0: initial state, no spikes in flight, the seed's noise.

@@ -305,6 +305,10 @@ _run_compiled = eqx.filter_jit(_run_steps)
 _run_batched = eqx.filter_jit(
     eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None, None))
 )
+# Copies of one culture, each from its own state (vector environments): the state is batched too.
+_run_copies = eqx.filter_jit(
+    eqx.filter_vmap(_run_steps, in_axes=(None, None, 0, 0, 0, None, None, None))
+)
 
 
 class DiffraxBackend:
@@ -406,8 +410,12 @@ class DiffraxBackend:
     # -- running -------------------------------------------------------------------------
 
     def clear(self) -> None:
+        self.state = self._initial_state()
+
+    def _initial_state(self) -> State:
+        """The state at t = 0: resting membrane, no conductance, full resources, nothing in flight."""
         n = self.num_neurons
-        self.state = State(
+        return State(
             y=(*self._initial_y[:4], jnp.full((n,), self.network.noise_mean, _float_dtype())),
             x=jnp.ones((n,), _float_dtype()),
             in_flight=jnp.zeros((self.network.buffer_length, 2, n), _float_dtype()),
@@ -459,6 +467,44 @@ class DiffraxBackend:
         if batched:
             return [self._result(spikes[b], v[b]) for b in range(spikes.shape[0])]
         return self._result(spikes, v)
+
+    # -- copies of the culture (batched vector environments) ------------------------------
+
+    def initial_states(self, copies: int) -> State:
+        """`copies` states at t = 0 stacked on a leading axis (what `clear` sets, once per copy)."""
+        return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (copies, *leaf.shape)), self._initial_state())
+
+    @staticmethod
+    def select_copies(which, states_if_true: State, states_if_false: State) -> State:
+        """Per copy, the state from `states_if_true` where `which` [B] is True, else from `states_if_false`."""
+        which = jnp.asarray(which, bool)
+        return jax.tree.map(
+            lambda a, b: jnp.where(which.reshape(-1, *([1] * (a.ndim - 1))), a, b), states_if_true, states_if_false
+        )
+
+    def run_copies(self, duration: float, states: State, stimulus, keys):
+        """Advance B copies of this culture by `duration` ms, each from its own state, in one compiled call.
+
+        `stimulus` is `[B, T, n]` nA (1 ms rows); `keys` `[B, 2]` noise keys (copy b with key k
+        draws exactly the noise of a single run with `key=k`), or None for `run_key` in every
+        copy. The copies' steps must agree modulo one stimulus row (they do when every window
+        is a whole number of ms).
+        Returns `(list of B RunResult, new states)`; the backend's own state is not changed.
+        """
+        num_steps = int(round(duration / self.dt))
+        steps_per_row = int(round(1.0 / self.dt))
+        offsets = np.unique(np.asarray(states.step) % steps_per_row)
+        if len(offsets) != 1:
+            raise ValueError("the copies' clocks disagree within a 1 ms stimulus row; use whole-ms windows")
+        stimulus = jnp.asarray(stimulus, _float_dtype())
+        count = stimulus.shape[0]
+        keys = jnp.broadcast_to(self.run_key, (count, *self.run_key.shape)) if keys is None else jnp.asarray(keys)
+        final, spikes, v = _run_copies(
+            self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0])
+        )
+        spikes = np.asarray(spikes)  # one transfer, not one JAX slice per copy
+        v = np.asarray(v) if self._voltage is not None else [None] * len(spikes)
+        return [self._result(spikes[b], v[b]) for b in range(len(spikes))], final
 
     def _result(self, spikes, v) -> RunResult:
         it = t = iv = volt = None

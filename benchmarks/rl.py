@@ -160,45 +160,21 @@ def evaluate(env, act, episodes: int) -> tuple[float, float]:
 # -- replay from a livn dataset ------------------------------------------------------------------
 
 
-def make_small_dataset(out: Path, samples: int, duration: float, backend: str, seed: int = 0, trials: int = 2) -> Path:
-    """A small livn dataset in the published layout, for `--replay` without `--dataset`.
+def make_small_dataset(out: Path, samples: int, duration: float) -> Path:
+    """A small S1 dataset made by the sampling command's code, for `--replay` without `--dataset`.
 
-    Stand-in for `livn systems sample`: `samples` random stimulations of S1, each a
-    constant current of uniform random amplitude in [-1, 1] uA on every channel for the
-    whole window (`duration` ms), run `trials` times in a row; columns `seed`, `trials`,
-    `t_end`, `features` (`livn.stimulation.pulses_to_features`), `trial_it`, `trial_t`;
-    splits `train` and `test` as parquet under `S1/`, with a README declaring config "S1".
+    `livn.systems.sample.sample` with `samples` random stimulations of `duration` ms
+    (1-8 pulses of 1-10 uA, 2-20 ms, as `livn systems sample` draws them), one trial
+    each, split `train_with_noise` only (the agent's culture has background noise).
+    Same layout and columns as `livn systems sample --system S1 --out DIR`.
     """
-    from datasets import Dataset
+    from livn.systems.sample import SamplingPlan, sample
 
-    from livn.integrations.gym.registration import make_culture
-    from livn.stimulation import Pulse, pulse_inputs, pulses_to_features
-
-    env = make_culture("S1", backend, seed=123)
-    env.record_spikes()
-    rng = np.random.default_rng(seed)
-    channel_ids = [int(c) for c in env.io.channel_ids]
-    rows = {"seed": [], "trials": [], "t_end": [], "features": [], "trial_it": [], "trial_t": []}
-    for sample in range(samples):
-        pulses = [Pulse(c, float(a), 0.0, duration) for c, a in zip(channel_ids, rng.uniform(-1, 1, len(channel_ids)))]
-        stimulus = env.cell_stimulus(pulse_inputs(pulses, duration, channel_ids))
-        its, ts = [], []
-        for _ in range(trials):
-            it, t, _, _ = env.run(duration, stimulus)
-            its.append(it.tolist())
-            ts.append(t.tolist())
-        for key, value in (("seed", seed * 1_000_000 + sample), ("trials", trials), ("t_end", duration),
-                           ("features", pulses_to_features(pulses).tolist()), ("trial_it", its), ("trial_t", ts)):
-            rows[key].append(value)
-    (out / "S1").mkdir(parents=True, exist_ok=True)
-    split = max(1, samples // 5)
-    for name, part in (("train", slice(split, None)), ("test", slice(0, split))):
-        Dataset.from_dict({k: v[part] for k, v in rows.items()}).to_parquet(str(out / "S1" / f"{name}-00000.parquet"))
-    (out / "README.md").write_text(
-        "---\nconfigs:\n- config_name: S1\n  data_files:\n  - split: train\n    path: S1/train-*.parquet\n"
-        "  - split: test\n    path: S1/test-*.parquet\n---\nA small livn dataset made by benchmarks/rl.py.\n"
+    plan = SamplingPlan(
+        samples=samples, test_samples=0, t_end=float(duration), trials=1, seed=0,
+        shard_size=max(1, samples), splits=("train_with_noise",),
     )
-    return out
+    return sample("S1", out, plan, progress=False)
 
 
 def replay_transitions(dataset, duration: float, backend: str, seed: int):
@@ -210,7 +186,7 @@ def replay_transitions(dataset, duration: float, backend: str, seed: int):
        constant amplitude per channel over the window (`ChannelAmplitudeEncoding`, +-1 uA),
        so each channel's pulses are replaced by the constant current of equal charge over
        the window: `sum(amplitude * width) / duration` uA, divided by the encoding's
-       `max_amplitude` (exact for datasets made by `make_small_dataset`).
+       `max_amplitude`, clipped to [-1, 1].
     2. response: the trial's spikes in [0, duration) ms, sorted into channels, decoded to a
        torque by the environment's own decoding.
     3. task: a state from the task's initial-state distribution (a seeded reset), one step
@@ -376,9 +352,9 @@ def main(argv=None) -> int:
         directory = args.dataset
         if directory is None:
             samples = 10 if args.quick else 500
-            directory = make_small_dataset(args.out / "dataset", samples, args.duration, args.backend)
+            directory = make_small_dataset(args.out / "dataset", samples, args.duration)
         # A private cache: Hugging Face's shared cache can serve a stale copy of a directory of the same name.
-        args.replay_data = load_dataset(str(directory), name="S1", split="train", cache_dir=str(args.out / "hf-cache"))
+        args.replay_data = load_dataset(str(directory), name="S1", split="train_with_noise", cache_dir=str(args.out / "hf-cache"))
         conditions.append("sac_culture_replay") if "sac_culture_replay" not in conditions else None
     started = time.perf_counter()
     rows = []

@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from livn._arrays import is_traced
+from livn.errors import InvalidArgumentError
 from livn.models import CultureModel, projection_name
 from livn.models.culture import RECEPTOR_OF_POPULATION
 from livn.types import RunResult
@@ -254,12 +255,16 @@ class Simulator(eqx.Module):
 
 
 def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int,
-               steps_per_row: int, offset: int):
+               steps_per_row: int, offset: int, voltage: bool = True, compact: bool = False):
     """Scan `num_steps` steps from `state`; `stimulus` is `[rows, n]` nA in 1 ms rows from this window's start.
 
     Noise is keyed by absolute time: the normal draws of the 1 ms row with absolute
     index r come from `fold_in(key, r)`, so a run split into several windows draws
     exactly the noise of one long run. `offset` (static) is `state.step % steps_per_row`.
+
+    Returns `(state, spikes [steps, n], v [steps, n] mV or None)`. Static switches keep the
+    per-step output small where it is not needed: `voltage=False` returns no voltage,
+    `compact=True` returns spikes as booleans (not differentiable; forward runs only).
     """
     rows = stimulus.shape[0]
     n = network.num_neurons
@@ -276,7 +281,8 @@ def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, k
             current = jnp.where(stimulus_row < rows, stimulus[jnp.minimum(stimulus_row, rows - 1)], 0.0)
             v_start = carry.y[0]  # sampled at the start of the step, like brian2's StateMonitor
             carry, spikes = simulator.step(network, carry, current, normal)
-            return carry, (spikes, v_start)
+            spikes = spikes.astype(jnp.bool_) if compact else spikes
+            return carry, ((spikes, v_start) if voltage else (spikes,))
 
         relative = row * steps_per_row + start - offset + jnp.arange(length)
         return jax.lax.scan(body, state, (normals, relative))
@@ -289,25 +295,25 @@ def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, k
     full_rows, tail = divmod(num_steps - head, steps_per_row)
     row0 = 1 if head else 0
     if full_rows:
-        state, (spikes, v) = jax.lax.scan(
+        state, out = jax.lax.scan(
             lambda carry, row: segment(carry, row, 0, steps_per_row), state, row0 + jnp.arange(full_rows)
         )
-        pieces.append((spikes.reshape(-1, n), v.reshape(-1, n)))
+        pieces.append(tuple(x.reshape(-1, n) for x in out))
     if tail:
         state, out = segment(state, row0 + full_rows, 0, tail)
         pieces.append(out)
     spikes = jnp.concatenate([p[0] for p in pieces])
-    v = jnp.concatenate([p[1] for p in pieces])
+    v = jnp.concatenate([p[1] for p in pieces]) if voltage else None
     return state, spikes, v
 
 
 _run_compiled = eqx.filter_jit(_run_steps)
 _run_batched = eqx.filter_jit(
-    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None, None))
+    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None, None, None, None))
 )
 # Copies of one culture, each from its own state (vector environments): the state is batched too.
 _run_copies = eqx.filter_jit(
-    eqx.filter_vmap(_run_steps, in_axes=(None, None, 0, 0, 0, None, None, None))
+    eqx.filter_vmap(_run_steps, in_axes=(None, None, 0, 0, 0, None, None, None, None, None))
 )
 
 
@@ -423,13 +429,16 @@ class DiffraxBackend:
             step=jnp.asarray(0, jnp.int32),
         )
 
-    def simulate(self, duration: float, stimulus=None, key=None, events: bool = True):
-        """Run from the current state; returns (final state(s), spikes [.., steps, n], v [.., steps, n]).
+    def simulate(self, duration: float, stimulus=None, key=None, events: bool = True, voltage: bool = True):
+        """Run from the current state; returns (final state(s), spikes [.., steps, n], v [.., steps, n] or None).
 
         `stimulus` is `[T, n]` or `[B, T, n]` nA (1 ms rows) as a numpy or JAX array.
         `key` seeds the noise (default: `run_key`, so that consecutive windows continue
         one noise stream); with a batch it is one key for all trials, split per trial,
-        or `[B, 2]` keys. Pure: the backend's own state is not changed.
+        or `[B, 2]` keys. `events=True` delivers spikes event by event and returns them as
+        booleans (a forward run); `events=False` delivers over every synapse and returns
+        the differentiable float spike mask. `voltage=False` returns no voltage (less
+        memory per step). Pure: the backend's own state is not changed.
         """
         num_steps = int(round(duration / self.dt))
         steps_per_row = int(round(1.0 / self.dt))
@@ -440,7 +449,7 @@ class DiffraxBackend:
             stimulus = jnp.zeros((1, self.num_neurons), _float_dtype())
         stimulus = jnp.asarray(stimulus, _float_dtype())
         simulator = self.event_simulator if events else self.simulator
-        args = (num_steps, steps_per_row, offset)
+        args = (num_steps, steps_per_row, offset, voltage, events)
         if stimulus.ndim == 3:
             keys = key if jnp.ndim(key) == 2 else jax.random.split(key, stimulus.shape[0])
             return _run_batched(simulator, self.network, self.state, stimulus, keys, *args)
@@ -455,7 +464,9 @@ class DiffraxBackend:
         with a single (unbatched) stimulus.
         """
         # Dense delivery in mask mode, so surrogate gradients also reach neurons that did not spike.
-        final, spikes, v = self.simulate(duration, stimulus, key, events=unroll != "mask")
+        mask = unroll == "mask"
+        final, spikes, v = self.simulate(duration, stimulus, key, events=not mask,
+                                         voltage=mask or self._voltage is not None)
         batched = spikes.ndim == 3
         if not is_traced(spikes) and not batched:
             self.state = final
@@ -465,7 +476,7 @@ class DiffraxBackend:
             gids = jnp.arange(self.num_neurons)
             return jnp.swapaxes(spikes, -1, -2), t, gids, jnp.swapaxes(v, -1, -2)
         if batched:
-            return [self._result(spikes[b], v[b]) for b in range(spikes.shape[0])]
+            return self._results(spikes, v)
         return self._result(spikes, v)
 
     # -- copies of the culture (batched vector environments) ------------------------------
@@ -495,16 +506,21 @@ class DiffraxBackend:
         steps_per_row = int(round(1.0 / self.dt))
         offsets = np.unique(np.asarray(states.step) % steps_per_row)
         if len(offsets) != 1:
-            raise ValueError("the copies' clocks disagree within a 1 ms stimulus row; use whole-ms windows")
+            raise InvalidArgumentError("the copies' clocks disagree within a 1 ms stimulus row; use whole-ms windows")
         stimulus = jnp.asarray(stimulus, _float_dtype())
         count = stimulus.shape[0]
         keys = jnp.broadcast_to(self.run_key, (count, *self.run_key.shape)) if keys is None else jnp.asarray(keys)
         final, spikes, v = _run_copies(
-            self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0])
+            self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0]),
+            self._voltage is not None, True,
         )
-        spikes = np.asarray(spikes)  # one transfer, not one JAX slice per copy
-        v = np.asarray(v) if self._voltage is not None else [None] * len(spikes)
-        return [self._result(spikes[b], v[b]) for b in range(len(spikes))], final
+        return self._results(spikes, v), final
+
+    def _results(self, spikes, v) -> list[RunResult]:
+        """One `RunResult` per trial of batched outputs `[B, steps, n]` (v may be None)."""
+        spikes = np.asarray(spikes)  # one transfer, not one JAX slice per trial
+        v = [None] * len(spikes) if v is None else np.asarray(v)
+        return [self._result(spikes[b], v[b]) for b in range(len(spikes))]
 
     def _result(self, spikes, v) -> RunResult:
         it = t = iv = volt = None

@@ -39,11 +39,17 @@ LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK
 
 
 class RankFailure(LivnError, RuntimeError):
-    """Another MPI rank failed during a step that all ranks run together."""
+    """Another MPI rank failed during a step that all ranks run together.
+
+    `failures` lists `(rank, "ErrorType: message")` for every rank that failed.
+    """
+
+    failures: list = []
 
 
-def _mark_collective(error: BaseException) -> BaseException:
-    error.livn_collective = True  # every rank raises it: exit cleanly instead of aborting
+def mark_collective(error: BaseException) -> BaseException:
+    """Mark `error` as raised by every rank together (so it ends each rank normally, no abort)."""
+    error.livn_collective = True
     return error
 
 
@@ -100,25 +106,29 @@ class World:
 
     # -- errors -----------------------------------------------------------------------
 
-    def check(self, error: BaseException | None) -> None:
+    def check(self, error: BaseException | None, facts=None) -> list:
         """Collective: raise on every rank if `error` is not None on any rank.
 
         The rank that failed re-raises its own exception; the others raise a
-        `RankFailure` quoting the first failure (lowest rank).
+        `RankFailure` quoting the first failure (lowest rank), with every failure
+        in its `failures`. Otherwise returns every rank's `facts`, in rank order
+        (exchanged in the same collective, e.g. to compare arguments).
         """
         if self.size == 1:
             if error is not None:
-                raise _mark_collective(error)
-            return
+                raise mark_collective(error)
+            return [facts]
         summary = None if error is None else f"{type(error).__name__}: {error}"
-        reports = self.allgather(summary)
-        failed = [(rank, text) for rank, text in enumerate(reports) if text is not None]
+        reports = self.allgather((summary, facts))
+        failed = [(rank, text) for rank, (text, _) in enumerate(reports) if text is not None]
         if not failed:
-            return
+            return [f for _, f in reports]
         if error is not None:
-            raise _mark_collective(error)
+            raise mark_collective(error)
         rank, text = failed[0]
-        raise _mark_collective(RankFailure(f"rank {rank} failed: {text}"))
+        failure = RankFailure(f"rank {rank} failed: {text}")
+        failure.failures = failed
+        raise mark_collective(failure)
 
     @contextlib.contextmanager
     def together(self):

@@ -49,7 +49,7 @@ import zlib
 
 import numpy as np
 
-from livn._mpi import launched_by_mpi
+from livn._mpi import RankFailure, World, is_collective, launched_by_mpi, mark_collective
 from livn.errors import LivnError
 from livn.models import CultureModel, projection_name
 from livn.types import RunResult
@@ -73,7 +73,7 @@ class NetworkReplacedError(LivnError, RuntimeError):
     """A NEURON network was used after another one was built in the same process."""
 
 
-class RankError(LivnError, RuntimeError):
+class RankError(RankFailure):
     """An MPI rank failed or disagreed with the others, so no rank ran the simulation."""
 
 
@@ -106,6 +106,7 @@ class _Runtime:
         self.h = h
         self.pc = h.ParallelContext()
         self.comm = comm if comm is not None and comm.Get_size() > 1 else None
+        self.world = World(self.comm)  # livn's collectives (serial stand-in without MPI)
         self.rank = int(self.pc.id())
         self.size = int(self.pc.nhost())
         expected = 1 if self.comm is None else self.comm.Get_size()
@@ -139,27 +140,18 @@ class _Runtime:
     def agree(self, error: BaseException | None, what: str, facts=None) -> list:
         """Collective: every rank reports `error` (or None) and `facts`; raises on every rank if any failed.
 
-        Returns the facts of all ranks. Rank 0 (and every rank) gets a `RankError`
-        naming the failed ranks and their errors; a rank's own error is re-raised as is.
+        Returns the facts of all ranks (`livn._mpi.World.check`). A rank's own error is
+        re-raised as is; the other ranks raise a `RankError` naming every failed rank.
         """
-        if self.comm is None:
-            if error is not None:
-                raise error
-            return [facts]
-        message = None if error is None else f"{type(error).__name__}: {error}"
-        reports = self.comm.allgather((message, facts))
-        failed = [(rank, m) for rank, (m, _) in enumerate(reports) if m is not None]
-        if failed:
-            if error is None:
-                details = "; ".join(f"rank {rank}: {m}" for rank, m in failed)
-                error = RankError(f"{what} failed on {len(failed)} of {self.size} ranks, so no rank went on: {details}")
-            error.livn_raised_on_every_rank = True  # every rank raises: exit normally, no MPI_Abort
-            raise error
-        return [f for _, f in reports]
-
-    def gather(self, value):
-        """Values of all ranks on rank 0 (a list), None elsewhere; `[value]` without MPI."""
-        return [value] if self.comm is None else self.comm.gather(value, root=0)
+        try:
+            return self.world.check(error, facts)
+        except RankFailure as failure:
+            if type(failure) is not RankFailure:
+                raise
+            details = "; ".join(f"rank {rank}: {text}" for rank, text in failure.failures)
+            raise mark_collective(RankError(
+                f"{what} failed on {len(failure.failures)} of {self.size} ranks, so no rank went on: {details}"
+            )) from None
 
 
 def _abort_on_uncaught_exceptions(comm) -> None:
@@ -177,7 +169,7 @@ def _abort_on_uncaught_exceptions(comm) -> None:
         previous(kind, value, traceback)
         sys.stdout.flush()
         sys.stderr.flush()
-        if getattr(value, "livn_raised_on_every_rank", False):
+        if is_collective(value):
             request = comm.Ibarrier()
             deadline = time.monotonic() + EXIT_BARRIER_TIMEOUT
             while not request.Test():
@@ -314,7 +306,7 @@ class NeuronBackend:
     def cells_per_rank(self) -> list[int]:
         """Number of cells on each rank (collective under MPI)."""
         count = len(self.local_gids)
-        return [count] if self._rt.comm is None else self._rt.comm.allgather(count)
+        return self._rt.world.allgather(count)
 
     def _check_active(self) -> None:
         if self._rt.active is not self:
@@ -397,10 +389,10 @@ class NeuronBackend:
                 + ("none" if check is None else f"shape {check[0]} crc32 {check[1]:08x}")
                 for rank, (steps, check, start) in enumerate(every)
             )
-            raise RankError(
+            raise mark_collective(RankError(
                 "the ranks called run() with different arguments (every rank must pass the same duration "
                 f"and stimulus); no rank ran: {lines}"
-            )
+            ))
 
     def run(self, duration: float, stimulus: np.ndarray | None) -> RunResult:
         """Advance the network by `duration` ms; `stimulus` is `[T, n]` nA at 1 ms per row, or None.
@@ -446,9 +438,7 @@ class NeuronBackend:
             local = (gids.as_numpy().astype(np.int64), step)
             times.resize(0)
             gids.resize(0)
-            parts = rt.gather(local) if rt.comm is not None else [local]
-            if parts is None:
-                parts = [local]
+            parts = rt.world.gather(local) or [local]  # None on ranks other than 0
             it = np.concatenate([p[0] for p in parts])
             step = np.concatenate([p[1] for p in parts])
             order = np.lexsort((it, step))
@@ -461,7 +451,7 @@ class NeuronBackend:
                 values = vector.as_numpy()
                 local[gid] = values[:steps:every].copy()
                 vector.remove(0, vector.size() - 2)  # keep the last value: the next window's first sample
-            parts = rt.gather(local) if rt.comm is not None else [local]
+            parts = rt.world.gather(local)
             if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
                 iv = np.array([g for g in requested.tolist() if g in local], dtype=np.int64)
                 merged = local

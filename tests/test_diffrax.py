@@ -154,3 +154,16 @@ def test_event_driven_delivery_equals_delivery_over_every_synapse(s2_dir):
     assert int(events.sum(axis=1).max()) > 16
     np.testing.assert_array_equal(np.asarray(events), np.asarray(dense))
     np.testing.assert_array_equal(np.asarray(v_events), np.asarray(v_dense))
+
+
+def test_bad_noise_keys_are_rejected_before_jax_sees_them(s1_dir):
+    """A key that is not JAX key data of the right shape is our error, not JAX's TypeError."""
+    env = Env(s1_dir, backend="diffrax").init()
+    for key in ("abc", np.zeros(3, np.uint32), np.zeros(2), np.zeros((4, 2), np.uint32)):
+        with pytest.raises(InvalidArgumentError, match="key must be JAX random key data"):
+            env.run(5, key=key)
+    batch = np.zeros((4, 5, env.num_neurons))
+    results = env.run(5, batch, key=np.zeros((4, 2), np.uint32))  # one key per trial is fine
+    assert len(results) == 4
+    with pytest.raises(InvalidArgumentError, match=r"\[3, 2\]"):
+        env.run(5, np.zeros((3, 5, env.num_neurons)), key=np.zeros((4, 2), np.uint32))

@@ -257,10 +257,14 @@ class Env:
     @property
     def run_key(self):
         """A JAX random key derived from the seed, for `run(..., key=...)` (diffrax backend)."""
+        return self._diffrax_backend("run_key").run_key
+
+    def _diffrax_backend(self, what: str):
+        """The backend, which must be diffrax for `what`."""
         backend = self._backend()
-        if not hasattr(backend, "run_key"):
-            raise InvalidArgumentError(f"run_key needs the diffrax backend; this Env uses {self.backend_name!r}")
-        return backend.run_key
+        if self.backend_name != "diffrax":
+            raise InvalidArgumentError(f"{what} needs the diffrax backend; this Env uses {self.backend_name!r}")
+        return backend
 
     def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
         """Advance the culture by `duration` ms.
@@ -284,7 +288,7 @@ class Env:
         """
         backend = self._backend()
         try:
-            stimulus = self._check_run(duration, stimulus, key, unroll)
+            duration, stimulus = self._check_run(duration, stimulus, key, unroll)
         except LivnError as error:
             # Under MPI the other ranks are about to run: a backend that runs collectively
             # (NEURON) tells them this rank will not, so that they fail too instead of waiting.
@@ -292,13 +296,12 @@ class Env:
             if abandon is not None:
                 abandon(error)
             raise
-        duration = float(duration)
         if self.backend_name == "diffrax":
             return backend.run(duration, stimulus, key=key, unroll=unroll)
         return backend.run(duration, stimulus)
 
     def _check_run(self, duration, stimulus, key, unroll):
-        """Check the arguments of `run`; returns the stimulus as an array (or None)."""
+        """Check the arguments of `run`; returns `(duration ms, stimulus array or None)`."""
         duration = self._check_duration(duration)
         if unroll not in (None, "mask"):
             raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
@@ -306,7 +309,23 @@ class Env:
             raise InvalidArgumentError(
                 f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
             )
-        return self._check_stimulus(stimulus, duration)
+        stimulus = self._check_stimulus(stimulus, duration)
+        if key is not None:
+            trials = stimulus.shape[0] if stimulus is not None and stimulus.ndim == 3 else None
+            self._check_keys(key, trials)
+        return duration, stimulus
+
+    def _check_keys(self, key, trials: int | None, one_for_all: bool = True, name: str = "key") -> None:
+        """`key` must be one JAX key like `run_key` (if `one_for_all`) or, for `trials` batched trials
+        or copies, one key per trial."""
+        single = tuple(np.shape(self.run_key))
+        accepted = ([single] if one_for_all else []) + ([(trials, *single)] if trials is not None else [])
+        if not hasattr(key, "shape") or str(getattr(key, "dtype", "")) != "uint32" or tuple(key.shape) not in accepted:
+            shapes = " or ".join(str(list(shape)) for shape in accepted)
+            raise InvalidArgumentError(
+                f"{name} must be JAX random key data, uint32 of shape {shapes} (like env.run_key; one per trial "
+                f"for a batch); got {describe(key)}"
+            )
 
     def _check_duration(self, duration) -> float:
         if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
@@ -322,19 +341,13 @@ class Env:
 
     # -- copies of the culture (diffrax): B cultures stepped in one compiled call -------------
 
-    def _copies_backend(self, what: str):
-        backend = self._backend()
-        if self.backend_name != "diffrax":
-            raise InvalidArgumentError(f"{what} needs the diffrax backend; this Env uses {self.backend_name!r}")
-        return backend
-
     def copy_states(self, copies: int) -> "CultureCopies":
         """`copies` copies of this culture at t = 0 (diffrax only), for `run_copies`.
 
         Every copy has this Env's neurons, synapses, weights and noise levels and its
         own dynamic state; the Env's own state is not touched.
         """
-        backend = self._copies_backend("copy_states()")
+        backend = self._diffrax_backend("copy_states()")
         if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
             raise InvalidArgumentError(f"copies must be a positive integer; got {describe(copies)}")
         return CultureCopies(int(copies), backend.initial_states(int(copies)))
@@ -353,7 +366,7 @@ class Env:
         **Returns**: `(results, copies)`: a list of B `RunResult` (spikes as recorded by this Env)
         and the advanced copies.
         """
-        backend = self._copies_backend("run_copies()")
+        backend = self._diffrax_backend("run_copies()")
         if not isinstance(copies, CultureCopies):
             raise InvalidArgumentError(f"copies must come from env.copy_states(); got {describe(copies)}")
         duration = self._check_duration(duration)
@@ -367,9 +380,8 @@ class Env:
             raise InvalidArgumentError(
                 f"stimulus must have shape [{count}, T, {self.num_neurons}] for {count} copies; got {describe(stimulus)}"
             )
-        key_shape = (count, *np.shape(backend.run_key))
-        if keys is not None and tuple(np.shape(keys)) != key_shape:
-            raise InvalidArgumentError(f"keys must have shape {key_shape} (one JAX key per copy); got {describe(keys)}")
+        if keys is not None:
+            self._check_keys(keys, count, one_for_all=False, name="keys")
         results, state = backend.run_copies(duration, copies.state, stimulus, keys)
         return results, CultureCopies(count, state)
 
@@ -378,7 +390,7 @@ class Env:
 
         E.g. clear some copies: `env.select_copies(which, env.copy_states(B), copies)`.
         """
-        backend = self._copies_backend("select_copies()")
+        backend = self._diffrax_backend("select_copies()")
         which = np.asarray(which)
         for name, value in (("if_true", if_true), ("if_false", if_false)):
             if not isinstance(value, CultureCopies):

@@ -105,14 +105,9 @@ class System:
 
     def _read_metadata(self) -> dict | None:
         file = self._path / METADATA_FILE
-        if not file.is_file():
+        data = _read_json_object(file)
+        if data is None:
             return None
-        try:
-            data = json.loads(file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SystemFileError(f"{file} is not valid JSON ({e}); the file is corrupt") from None
-        if not isinstance(data, dict):
-            raise SystemFileError(f"{file} must hold a JSON object; got {describe(data)}")
         checksums = data.get("checksums", {})
         if not isinstance(checksums, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in checksums.items()
@@ -188,13 +183,8 @@ class System:
         listed with its checksum in `system.json`.
         """
         file = self._path / TUNED_FILE
-        if not file.is_file():
-            return None
-        try:
-            data = json.loads(file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SystemFileError(f"{file} is not valid JSON ({e}); the file is corrupt") from None
-        return check_tuned_parameters(data, str(file))
+        data = _read_json_object(file)
+        return None if data is None else check_tuned_parameters(data, str(file))
 
     @property
     def populations(self) -> list[str]:
@@ -233,6 +223,19 @@ class System:
     def __repr__(self) -> str:
         counts = ", ".join(f"{name}: {count}" for name, (_, count) in self._ranges.items())
         return f"System({self.name!r}, {self.num_neurons} neurons ({counts}), {len(self._projections)} projections)"
+
+
+def _read_json_object(file: Path) -> dict | None:
+    """The JSON object in `file`; None where there is no such file; `SystemFileError` if it is corrupt."""
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SystemFileError(f"{file} is not valid JSON ({e}); the file is corrupt") from None
+    if not isinstance(data, dict):
+        raise SystemFileError(f"{file} must hold a JSON object; got {describe(data)}")
+    return data
 
 
 def check_tuned_parameters(data, source: str = "tuned parameters") -> dict:

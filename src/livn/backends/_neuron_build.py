@@ -24,6 +24,7 @@ from pathlib import Path
 import livn
 from livn._files import atomic_directory
 from livn.errors import LivnError
+from livn.system import CACHE_ENV as SYSTEMS_CACHE_ENV
 
 #: Directory of the NMODL sources shipped with livn.
 MECHANISMS = Path(__file__).with_name("neuron_mechanisms")
@@ -54,8 +55,8 @@ def cache_root() -> Path:
     """Directory that holds one compiled build per (livn version, NEURON version, sources)."""
     if os.environ.get(CACHE_ENV):
         root = Path(os.environ[CACHE_ENV])
-    elif os.environ.get("LIVN_CACHE_DIR"):
-        root = Path(os.environ["LIVN_CACHE_DIR"]) / "nrnmech"
+    elif os.environ.get(SYSTEMS_CACHE_ENV):
+        root = Path(os.environ[SYSTEMS_CACHE_ENV]) / "nrnmech"
     else:
         root = Path.home() / ".cache" / "livn" / "nrnmech"
     return root.expanduser().resolve()

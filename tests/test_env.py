@@ -208,3 +208,14 @@ def test_unknown_brian2_code_target_is_named(s1_dir):
                             env={**os.environ, "LIVN_BRIAN2_TARGET": "cuda"})
     assert result.returncode != 0
     assert "LIVN_BRIAN2_TARGET='cuda'" in result.stderr and "('cython', 'numpy')" in result.stderr
+
+
+def test_weights_report_what_was_set(s1_dir):
+    env = Env(s1_dir).init()
+    assert set(env.weights) == set(env.projections) and not any(env.weights.values())
+    env.apply_model_defaults()
+    assert env.weights == {name: env.model.default_weights[name] for name in env.projections}
+    env.set_weights({"EXC_INH": 1.5})
+    assert env.weights["EXC_INH"] == 1.5
+    env.weights["EXC_INH"] = 99.0  # a copy: the Env is not changed through it
+    assert env.weights["EXC_INH"] == 1.5

@@ -93,6 +93,7 @@ class Env:
         self.backend = None
         self._projections = [projection_name(pre, post) for pre, post in system.projections]
         self._noise = (0.0, 0.0)
+        self._weights = {name: 0.0 for name in self._projections}
         self._coupling = io.couple(system.neuron_coordinates)  # transfer and recording matrices, once
 
     # -- construction ----------------------------------------------------------------
@@ -154,8 +155,15 @@ class Env:
         Keys are "PRE_POST" names or (pre, post) tuples; see `projections`.
         """
         backend = self._backend()
-        backend.set_weights(check_weights(weights, self._projections))
+        checked = check_weights(weights, self._projections)
+        backend.set_weights(checked)
+        self._weights.update(checked)
         return self
+
+    @property
+    def weights(self) -> dict:
+        """Synaptic weights by projection name ("PRE_POST" -> nS), as last set (0 until set)."""
+        return dict(self._weights)
 
     def set_noise(self, mean: float | None = None, std: float | None = None) -> "Env":
         """Set the background current: mean and standard deviation in nA (None keeps the current value)."""

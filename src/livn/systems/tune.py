@@ -160,11 +160,10 @@ def _suggest(trial, projections: list[str]) -> dict:
 
 
 def _current_defaults(env, projections: list[str]) -> dict:
-    """The parameters `env.apply_model_defaults()` sets (tuned or the model's), clipped to the search space."""
-    weights = dict(env.model.default_weights)
-    weights.update((env.system.tuned_parameters or {}).get("weights", {}))
+    """The parameters of `env` (after `apply_model_defaults()`: tuned or the model's), clipped to the search space."""
+    weights = env.weights
     clip = lambda value, bounds: float(min(max(value, bounds[0]), bounds[1]))  # noqa: E731
-    start = {f"w_{p}": clip(weights.get(p, 1.0), WEIGHT_RANGE) for p in projections}
+    start = {f"w_{p}": clip(weights[p], WEIGHT_RANGE) for p in projections}
     start["noise_std"] = clip(env.noise[1], NOISE_STD_RANGE)
     return start
 
@@ -288,7 +287,7 @@ def tune(system, plan: TuningPlan, out=None, promote: bool = True, progress: boo
             chosen = min(pareto, key=lambda n: (sum(records[n]["objectives"]), n))
             promoted = None
             if promote:
-                promoted = promote_parameters(system.uri, records[chosen], plan, system.name)
+                promoted = promote_parameters(system.uri, records[chosen], plan, evaluate.noise_mean)
             result = TuningResult(system.name, plan.targets, records, pareto, chosen, out, promoted, seconds)
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / "pareto.json", {**result.to_dict(), "plan": {
@@ -298,8 +297,10 @@ def tune(system, plan: TuningPlan, out=None, promote: bool = True, progress: boo
     return result
 
 
-def promote_parameters(system_dir, trial: dict, plan: TuningPlan, name: str) -> Path:
+def promote_parameters(system_dir, trial: dict, plan: TuningPlan, noise_mean: float) -> Path:
     """Write a trial's weights and noise into `system_dir/tuned.json` and list it in `system.json`.
+
+    `noise_mean` (nA) is the background current's mean the trial ran with (not searched).
 
     Both files are written atomically. Returns the path of `tuned.json`.
     """
@@ -308,7 +309,7 @@ def promote_parameters(system_dir, trial: dict, plan: TuningPlan, name: str) -> 
     tuned = check_tuned_parameters(
         {
             "weights": {k[len("w_"):]: v for k, v in params.items() if k.startswith("w_")},
-            "noise": {"mean": 0.0, "std": params["noise_std"]},
+            "noise": {"mean": noise_mean, "std": params["noise_std"]},
         }
     )
     data = {

@@ -35,6 +35,20 @@ def check_protocol(encoding, decoding) -> None:
             )
 
 
+def check_setup(task_action_space, env, encoding, decoding) -> None:
+    """Raise unless `env` is a built `Env` and `encoding`/`decoding` follow the protocols, the
+    decoding producing actions in the task's `task_action_space`."""
+    if not isinstance(env, Env):
+        raise InvalidArgumentError(f"env must be a livn.env.Env; got {describe(env)}")
+    if env.backend is None:
+        raise NotInitializedError("the culture is not built: pass Env(...).init()")
+    check_protocol(encoding, decoding)
+    if decoding.action_space != task_action_space:
+        raise InvalidArgumentError(
+            f"the decoding produces actions in {decoding.action_space} but the task expects {task_action_space}"
+        )
+
+
 def check_window(duration) -> float:
     """A step's culture window in ms: positive, finite, a whole number of ms (1 ms stimulus rows)."""
     if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)) or not (
@@ -115,15 +129,7 @@ class LivnGym(gym.Env):
                  **run_kwargs):
         if not isinstance(benchmark, gym.Env):
             raise InvalidArgumentError(f"benchmark must be a gymnasium.Env; got {describe(benchmark)}")
-        if not isinstance(env, Env):
-            raise InvalidArgumentError(f"env must be a livn.env.Env; got {describe(env)}")
-        if env.backend is None:
-            raise NotInitializedError("the culture is not built: pass Env(...).init()")
-        check_protocol(encoding, decoding)
-        if decoding.action_space != benchmark.action_space:
-            raise InvalidArgumentError(
-                f"the decoding produces actions in {decoding.action_space} but the task expects {benchmark.action_space}"
-            )
+        check_setup(benchmark.action_space, env, encoding, decoding)
         if set(run_kwargs) - {"key"}:
             raise InvalidArgumentError(
                 f"the only env.run keyword LivnGym passes on is key= (diffrax); got {sorted(run_kwargs)}"

@@ -22,9 +22,9 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
 from livn.env import Env
-from livn.errors import InvalidArgumentError, NotInitializedError, describe
+from livn.errors import InvalidArgumentError, describe
 
-from .core import CLEAR_CULTURE, DEFAULT_WINDOW, check_action, check_protocol, check_window, respond, step_info
+from .core import CLEAR_CULTURE, DEFAULT_WINDOW, check_action, check_setup, check_window, respond, step_info
 
 
 class LivnVectorEnv(VectorEnv):
@@ -48,23 +48,15 @@ class LivnVectorEnv(VectorEnv):
         benchmarks = list(benchmarks) if isinstance(benchmarks, (list, tuple)) else None
         if not benchmarks or not all(isinstance(b, gym.Env) for b in benchmarks):
             raise InvalidArgumentError("benchmarks must be a non-empty list of gymnasium.Env, one task per copy")
-        if not isinstance(env, Env):
-            raise InvalidArgumentError(f"env must be a livn.env.Env; got {describe(env)}")
-        if env.backend is None:
-            raise NotInitializedError("the culture is not built: pass Env(..., backend='diffrax').init()")
-        if env.backend_name != "diffrax":
-            raise InvalidArgumentError(
-                f"LivnVectorEnv needs the diffrax backend; this Env uses {env.backend_name!r} "
-                "(use gymnasium.vector.AsyncVectorEnv of LivnGyms for other backends)"
-            )
-        check_protocol(encoding, decoding)
         first = benchmarks[0]
         for b in benchmarks:
             if b.action_space != first.action_space or b.observation_space != first.observation_space:
                 raise InvalidArgumentError("every benchmark must have the same action and observation spaces")
-        if decoding.action_space != first.action_space:
+        check_setup(first.action_space, env, encoding, decoding)
+        if env.backend_name != "diffrax":
             raise InvalidArgumentError(
-                f"the decoding produces actions in {decoding.action_space} but the task expects {first.action_space}"
+                f"LivnVectorEnv needs the diffrax backend; this Env uses {env.backend_name!r} "
+                "(use gymnasium.vector.AsyncVectorEnv of LivnGyms for other backends)"
             )
         import jax  # diffrax backend, so JAX is installed
 

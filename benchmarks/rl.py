@@ -347,14 +347,14 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     conditions = list(args.conditions or CONDITIONS)
     if args.replay:
-        from datasets import load_dataset
+        from livn.dataset import load
 
         directory = args.dataset
         if directory is None:
             samples = 10 if args.quick else 500
             directory = make_small_dataset(args.out / "dataset", samples, args.duration)
         # A private cache: Hugging Face's shared cache can serve a stale copy of a directory of the same name.
-        args.replay_data = load_dataset(str(directory), name="S1", split="train_with_noise", cache_dir=str(args.out / "hf-cache"))
+        args.replay_data = load(directory, "S1", split="train_with_noise", cache_dir=args.out / "hf-cache")
         conditions.append("sac_culture_replay") if "sac_culture_replay" not in conditions else None
     started = time.perf_counter()
     rows = []

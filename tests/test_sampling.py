@@ -168,3 +168,13 @@ def test_random_stimulation_is_reproducible_and_checked():
         RandomStimulation(width=(0, 5))
     with pytest.raises(InvalidArgumentError, match="longest pulse width"):
         stimulation.draw(1, 3, range(16))
+
+
+def test_random_stimulations_are_exact_in_their_features():
+    """A dataset row's `features` (float32) must rebuild exactly the stimulation that was simulated."""
+    from livn.stimulation import RandomStimulation, pulses_from_features, pulses_to_features
+
+    distribution = RandomStimulation(max_pulses=8, amplitude=(0.3, 17.7), width=(1, 37))
+    for seed in range(300):
+        pulses = distribution.draw(seed, 5000.0, range(16))
+        assert pulses_from_features(pulses_to_features(pulses)) == pulses

@@ -26,8 +26,8 @@ cache and loaded automatically (see `livn.backends._neuron_build`).
 `MPI_COMM_WORLD` and gids are dealt round-robin (gid % ranks). Spikes travel
 between ranks through `ParallelContext` (exchange every minimum delay). A cell's
 dynamics depend only on its own parameters, noise stream and the events it
-receives, and same-step arrivals are summed exactly (see the .mod file), so 1, 2
-or N ranks give identical spikes. Every rank must call `Env` methods in the same
+receives, and same-step arrivals are summed exactly (see the .mod file), so the
+spikes do not depend on the number of ranks (tested for 1 and 2 ranks). Every rank must call `Env` methods in the same
 order with the same arguments (SPMD). `run` returns the whole network's spikes
 and voltages on rank 0 and each other rank's local part (its own gids) there.
 Arguments are agreed collectively before a run starts: if one rank's arguments

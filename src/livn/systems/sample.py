@@ -54,7 +54,7 @@ import numpy as np
 import livn
 from livn._files import atomic_file, write_json
 from livn.errors import InvalidArgumentError, describe
-from livn.stimulation import RandomStimulation, pulse_inputs, pulses_from_features, pulses_to_features
+from livn.stimulation import RandomStimulation, pulse_inputs, pulses_to_features
 from livn.systems.generate import check_writable
 
 #: Split names, in the order they are sampled.
@@ -68,6 +68,12 @@ PLAN_FILE = "livn-sampling.json"
 
 #: Memory for one batch of trials' output (one boolean spike flag per neuron and step), bytes.
 BATCH_MEMORY = 128 * 2**20  # S1, 5 s trials: 200 per batch (larger batches measured slower)
+
+#: Neuron-trials per batch for networks with more neurons than one spike-delivery group.
+#: Under vmap, event-driven delivery costs every trial of a batch as much per step as the
+#: busiest trial, so such networks want small batches. Measured on S2 (100 neurons, 5 s
+#: trials, noise on): 4 trials 1.70, 6 trials 1.88, 12 trials 1.49, 24 trials 1.22 samples/s.
+BATCH_NEURONS = 600
 
 _SHARD = re.compile(r"^(?P<split>[a-z_]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
@@ -204,7 +210,8 @@ class Sampler:
 
     - `system`: a `livn.system.System`.
     - `plan`: the `SamplingPlan`.
-    - `batch_size`: trials per compiled batched run; default from `BATCH_MEMORY`.
+    - `batch_size`: trials per compiled batched run; default from `BATCH_MEMORY` and,
+      for networks larger than one delivery group (16 neurons), `BATCH_NEURONS`.
     """
 
     def __init__(self, system, plan: SamplingPlan, batch_size: int | None = None):
@@ -218,15 +225,18 @@ class Sampler:
         steps = int(round(plan.t_end / self.env.model.dt))
         per_trial = steps * system.num_neurons  # spikes as booleans; voltage is not recorded
         limit = max(1, BATCH_MEMORY // per_trial)
+        from livn.backends.diffrax import EVENT_CAPACITY
+
+        if system.num_neurons > EVENT_CAPACITY:  # a step's spikes may need several delivery groups
+            limit = min(limit, max(1, BATCH_NEURONS // system.num_neurons))
         if batch_size is None:
             rows = plan.shard_size * plan.trials
             batch_size = math.ceil(rows / math.ceil(rows / limit))
         self.batch_size = _check_count(batch_size, "batch_size", 1)
 
     def stimulation(self, seed: int):
-        """The pulses of the sample with this seed, exactly as its `features` hold them."""
-        pulses = self.plan.stimulation.draw(seed, self.plan.t_end, self.env.io.channel_ids)
-        return pulses_from_features(pulses_to_features(pulses))
+        """The pulses of the sample with this seed (exact in float32, as its `features` hold them)."""
+        return self.plan.stimulation.draw(seed, self.plan.t_end, self.env.io.channel_ids)
 
     def rows(self, split: str, start: int, stop: int, progress=None) -> dict:
         """Columns of samples `start .. stop - 1` of `split` (see the module docstring)."""
@@ -236,7 +246,8 @@ class Sampler:
         mean, std = self.noise
         self.env.set_noise(mean, std if split == "train_with_noise" else 0.0)
         seeds = [sample_seed(plan.seed, split, i) for i in range(start, stop)]
-        features = [pulses_to_features(self.stimulation(s)) for s in seeds]
+        pulses = [self.stimulation(s) for s in seeds]
+        features = [pulses_to_features(p) for p in pulses]
         jobs = [(i, k) for i in range(len(seeds)) for k in range(plan.trials)]
         rows = int(plan.t_end)
         trial_it = [[None] * plan.trials for _ in seeds]
@@ -246,7 +257,7 @@ class Sampler:
             stimulus = np.zeros((self.batch_size, rows, self.system.num_neurons), np.float32)
             keys = np.zeros((self.batch_size, 2), np.uint32)
             for b, (i, k) in enumerate(batch):
-                inputs = pulse_inputs(pulses_from_features(features[i]), plan.t_end, self.env.io.channel_ids)
+                inputs = pulse_inputs(pulses[i], plan.t_end, self.env.io.channel_ids)
                 stimulus[b] = self.env.cell_stimulus(inputs)
                 keys[b] = np.asarray(jax.random.fold_in(_raw_key(seeds[i]), k))
             results = self.env.run(plan.t_end, stimulus, key=keys)

@@ -28,14 +28,11 @@ is handled by `abort_on_error`: it prints the rank and the error and calls
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import traceback
 
 from livn.errors import LivnError
-
-#: Environment variables that MPI launchers set in the processes they start.
-LAUNCHER_VARIABLES = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "SLURM_PROCID")
+from livn.settings import launched_by_mpi
 
 
 class RankFailure(LivnError, RuntimeError):
@@ -159,11 +156,6 @@ class World:
         return f"World({kind}, rank {self.rank} of {self.size})"
 
 
-def launched_by_mpi() -> bool:
-    """True if an MPI launcher started this process (or `LIVN_MPI=1`)."""
-    if os.environ.get("LIVN_MPI", "").strip() in ("1", "true", "yes"):
-        return True
-    return any(name in os.environ for name in LAUNCHER_VARIABLES)
 
 
 _WORLD: World | None = None

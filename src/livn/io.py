@@ -20,7 +20,6 @@ within `output_radius` (um) of the neuron's soma.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -29,10 +28,8 @@ import numpy as np
 
 from livn._arrays import is_traced
 from livn._files import write_json
-from livn.errors import InvalidArgumentError, MissingSystemFileError, SystemFileError, describe
-
-#: File name of the electrode layout inside a system directory.
-MEA_FILE = "mea.json"
+from livn.errors import InvalidArgumentError, MissingSystemFileError, describe
+from livn.system_directory import MEA_FILE, locate, read_json_object
 
 
 def check_neuron_coordinates(neuron_coordinates) -> np.ndarray:
@@ -171,13 +168,12 @@ class MEA:
     @classmethod
     def from_directory(cls, directory: str | os.PathLike) -> "MEA":
         """Read `mea.json` from a system directory."""
-        path = Path(directory) / MEA_FILE
-        if not path.is_file():
+        if not isinstance(directory, (str, os.PathLike)):
+            raise InvalidArgumentError(f"directory must be a path to a system directory; got {describe(directory)}")
+        path = locate(directory, MEA_FILE)
+        data = read_json_object(path)
+        if data is None:
             raise MissingSystemFileError(f"no electrode layout: {path} does not exist")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise SystemFileError(f"{path} is not valid JSON ({e}); the file is corrupt") from None
         return cls.from_dict(data)
 
     # -- geometry ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The NeuroH5 file layout: the one place in livn that knows how `cells.h5` and
-`connections.h5` are laid out, written and read with h5py.
+`connections.h5` are laid out inside, written and read with h5py (their names and
+place in a system directory belong to `livn.system_directory`).
 
 The layout follows the NeuroH5 library (github.com/iraikov/neuroh5) as used by
 MiV-Simulator and the published livn systems:
@@ -46,9 +47,6 @@ import numpy as np
 
 from livn._files import atomic_file
 from livn.errors import InvalidArgumentError, MissingSystemFileError, SystemFileError, describe
-
-CELLS_FILE = "cells.h5"
-CONNECTIONS_FILE = "connections.h5"
 
 H5TYPES = "H5Types"
 POPULATION_LABELS = "H5Types/Population labels"

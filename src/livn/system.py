@@ -2,14 +2,17 @@
 
 A system directory holds `cells.h5` (populations and soma coordinates),
 optionally `connections.h5` (synapses; absent means no connections), `mea.json`
-(the electrode layout, read by `livn.io.MEA`) and `system.json` (the config it
-was generated from, seed, livn version and file checksums). Directories written
-by other NeuroH5 tools, without `system.json`, are read as well.
+(the electrode layout, read by `livn.io.MEA`), `system.json` (the config it was
+generated from, seed, livn version and file checksums) and, once tuned,
+`tuned.json`. `livn.system_directory` owns that layout; this module reads
+through it. Directories written by other NeuroH5 tools, without `system.json`,
+are read as well.
+
+The predefined systems are the configs shipped with livn (`livn.systems.config`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,28 +20,29 @@ from pathlib import Path
 import numpy as np
 
 import livn
-from livn import neuroh5
-from livn._files import sha256
+from livn import neuroh5, settings
+from livn import system_directory as layout
 from livn.errors import (
-    ChecksumMismatchError,
     InvalidArgumentError,
     MissingSystemFileError,
     SystemFileError,
     UnknownNameError,
     describe,
 )
+from livn.system_directory import METADATA_FILE, TUNED_FILE  # noqa: F401  (public names of this module)
+from livn.systems.config import shipped_configs
 
-#: Name of the metadata file inside a system directory.
-METADATA_FILE = "system.json"
+#: Environment variable that overrides the cache directory of predefined systems (see `livn.settings`).
+CACHE_ENV = settings.CACHE_DIR
 
-#: Tuned weights and noise inside a system directory (written by `livn systems tune`).
-TUNED_FILE = "tuned.json"
 
-#: Names `predefined` and `make` know.
-KNOWN_SYSTEMS = ("S1", "S2", "S3", "S4", "E", "E5I", "E3I", "EI")
+def known_systems() -> tuple[str, ...]:
+    """Names `predefined` and `make` know: one per config shipped with livn (`systems/config/*.yml`)."""
+    return tuple(shipped_configs())
 
-#: Environment variable that overrides the cache directory of predefined systems.
-CACHE_ENV = "LIVN_CACHE_DIR"
+
+#: Names `predefined` and `make` know, as found when livn was imported (see `known_systems`).
+KNOWN_SYSTEMS = known_systems()
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:
@@ -90,33 +94,21 @@ class System:
         path = Path(uri).expanduser().resolve()
         if not path.is_dir():
             raise MissingSystemFileError(f"no system directory: {path} does not exist or is not a directory")
-        if not (path / neuroh5.CELLS_FILE).is_file():
-            raise MissingSystemFileError(f"{path} is not a system directory: it has no {neuroh5.CELLS_FILE}")
         self._path = path
-        self._metadata = self._read_metadata()
-        if self._metadata is not None:
-            self.verify()
-        ranges, coordinates = neuroh5.read_coordinates(path / neuroh5.CELLS_FILE)
+        self._metadata = layout.read_metadata(path)
+        cells = layout.locate(path, layout.CELLS_FILE, self._metadata)
+        if not cells.is_file():
+            raise MissingSystemFileError(f"{path} is not a system directory: it has no {layout.CELLS_FILE}")
+        self.verify()
+        ranges, coordinates = neuroh5.read_coordinates(cells)
         self._ranges = ranges
         self._coordinates = _frozen(coordinates)
         self._projections = self._read_projections()
 
     # -- files ------------------------------------------------------------------
 
-    def _read_metadata(self) -> dict | None:
-        file = self._path / METADATA_FILE
-        data = _read_json_object(file)
-        if data is None:
-            return None
-        checksums = data.get("checksums", {})
-        if not isinstance(checksums, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in checksums.items()
-        ):
-            raise SystemFileError(f"{file}: 'checksums' must map file names to SHA-256 hex digests")
-        return data
-
     def _read_projections(self) -> dict[tuple[str, str], Projection]:
-        file = self._path / neuroh5.CONNECTIONS_FILE
+        file = layout.locate(self._path, layout.CONNECTIONS_FILE, self._metadata)
         if not file.is_file():
             return {}
         projections = {}
@@ -142,18 +134,7 @@ class System:
         Raises `ChecksumMismatchError` naming the first file that differs and
         `MissingSystemFileError` for a listed file that is gone.
         """
-        checksums = (self._metadata or {}).get("checksums", {})
-        for name, expected in checksums.items():
-            file = self._path / name
-            if not file.is_file():
-                raise MissingSystemFileError(f"{file} is listed in {METADATA_FILE} but does not exist")
-            actual = sha256(file)
-            if actual != expected:
-                raise ChecksumMismatchError(
-                    f"{file} has changed since it was written: SHA-256 {actual} differs from {expected} "
-                    f"recorded in {METADATA_FILE}; regenerate the system"
-                )
-        return dict(checksums)
+        return layout.verify(self._path, self._metadata or {})
 
     # -- properties ---------------------------------------------------------------
 
@@ -180,11 +161,11 @@ class System:
         `{"weights": {"PRE_POST": nS, ...}, "noise": {"mean": nA, "std": nA}}`.
         `Env.apply_model_defaults()` uses them in place of the model's defaults.
         The file also records how they were found (`livn.systems.tune`); it is
-        listed with its checksum in `system.json`.
+        listed with its checksum in `system.json`, which is read anew here, so a
+        promotion after this `System` was made is seen (and its checksum verified).
         """
-        file = self._path / TUNED_FILE
-        data = _read_json_object(file)
-        return None if data is None else check_tuned_parameters(data, str(file))
+        data = layout.read_listed_json(self._path, TUNED_FILE)
+        return None if data is None else check_tuned_parameters(data, f"{self._path / TUNED_FILE}")
 
     @property
     def populations(self) -> list[str]:
@@ -225,19 +206,6 @@ class System:
         return f"System({self.name!r}, {self.num_neurons} neurons ({counts}), {len(self._projections)} projections)"
 
 
-def _read_json_object(file: Path) -> dict | None:
-    """The JSON object in `file`; None where there is no such file; `SystemFileError` if it is corrupt."""
-    if not file.is_file():
-        return None
-    try:
-        data = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SystemFileError(f"{file} is not valid JSON ({e}); the file is corrupt") from None
-    if not isinstance(data, dict):
-        raise SystemFileError(f"{file} must hold a JSON object; got {describe(data)}")
-    return data
-
-
 def check_tuned_parameters(data, source: str = "tuned parameters") -> dict:
     """Validate `{"weights": {name: nS >= 0}, "noise": {"mean": nA, "std": nA >= 0}}`; returns just those keys."""
 
@@ -264,7 +232,7 @@ def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
     **Arguments**
 
     - `cache_dir`: explicit directory; else the environment variable
-      `LIVN_CACHE_DIR`; else `~/.cache/livn/systems/<livn version>/`.
+      `LIVN_CACHE_DIR` (`livn.settings.cache_dir`); else `~/.cache/livn/systems/<livn version>/`.
 
     **Returns**
 
@@ -273,26 +241,25 @@ def cache_directory(cache_dir: str | os.PathLike | None = None) -> Path:
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise InvalidArgumentError(f"cache_dir must be a directory path or None; got {describe(cache_dir)}")
     if cache_dir is None:
-        cache_dir = os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "livn" / "systems" / livn.__version__
+        cache_dir = settings.cache_dir() or Path.home() / ".cache" / "livn" / "systems" / livn.__version__
     return Path(cache_dir).expanduser().resolve()
 
 
 def _check_name(name) -> str:
-    if not isinstance(name, str) or name not in KNOWN_SYSTEMS:
-        raise UnknownNameError(
-            f"unknown predefined system {describe(name)}; known systems are {', '.join(KNOWN_SYSTEMS)}"
-        )
+    known = known_systems()
+    if not isinstance(name, str) or name not in known:
+        raise UnknownNameError(f"unknown predefined system {describe(name)}; known systems are {', '.join(known)}")
     return name
 
 
 def _is_built_from(directory: Path, config: dict) -> bool:
     """True if `directory` is a complete system generated from `config` by this livn version."""
     try:
-        metadata = json.loads((directory / METADATA_FILE).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        metadata = layout.read_metadata(directory)
+    except SystemFileError:
         return False
     return (
-        isinstance(metadata, dict)
+        metadata is not None
         and metadata.get("config") == config
         and metadata.get("livn_version") == livn.__version__
     )
@@ -309,7 +276,7 @@ def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:
 
     **Arguments**
 
-    - `name`: one of `KNOWN_SYSTEMS`.
+    - `name`: one of `known_systems()` (the shipped configs).
     - `cache_dir`: cache directory to use instead of the default.
 
     **Returns**
@@ -318,12 +285,12 @@ def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:
     """
     from filelock import FileLock
 
+    import livn.systems  # generation; looked up at call time so that tests can stand in for it
     from livn._mpi import World
-    from livn.systems import config_path, generate, load_config
 
     name = _check_name(name)
     root = cache_directory(cache_dir)
-    config = load_config(config_path(name))
+    config = livn.systems.load_config(livn.systems.config_path(name))
     directory = root / name
     if _is_built_from(directory, config):
         return str(directory)
@@ -332,7 +299,7 @@ def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:
         if not _is_built_from(directory, config):
             # Each process builds on its own (serial `World`), even under mpirun: the ranks
             # take the lock in turn, and the first one's build serves the others.
-            generate(config, directory, overwrite=True, progress=True, comm=World())
+            livn.systems.generate(config, directory, overwrite=True, progress=True, comm=World())
     return str(directory)
 
 
@@ -341,18 +308,19 @@ def make(name_or_path: str | os.PathLike) -> System:
 
     **Arguments**
 
-    - `name_or_path`: one of `KNOWN_SYSTEMS` (built offline if needed, see
+    - `name_or_path`: one of `known_systems()` (built offline if needed, see
       `predefined`) or the path of an existing system directory.
 
     **Returns**
 
     The `System`.
     """
-    if isinstance(name_or_path, str) and name_or_path in KNOWN_SYSTEMS:
+    known = known_systems()
+    if isinstance(name_or_path, str) and name_or_path in known:
         return System(predefined(name_or_path))
     if isinstance(name_or_path, (str, os.PathLike)) and Path(name_or_path).expanduser().is_dir():
         return System(name_or_path)
     raise UnknownNameError(
-        f"{describe(name_or_path)} is neither a predefined system ({', '.join(KNOWN_SYSTEMS)}) "
+        f"{describe(name_or_path)} is neither a predefined system ({', '.join(known)}) "
         "nor an existing system directory"
     )

@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-import livn
 from livn import neuroh5
-from livn._files import atomic_directory, sha256, write_json
+from livn import system_directory as layout
+from livn._files import atomic_directory
 from livn.errors import InvalidArgumentError, describe
-from livn.io import MEA, MEA_FILE
-from livn.system import METADATA_FILE
+from livn.io import MEA
 from livn.systems.config import check_config, load_config
 
 #: Postsynaptic neurons per block of work (and per progress-bar update).
@@ -285,20 +284,11 @@ def _write_system(config: dict, placed: dict, blocks: list, out_dir: Path, overw
         for key, edges in parts.items()
     }
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        files = [neuroh5.write_cells(tmp / neuroh5.CELLS_FILE, placed).name]
+        files = [neuroh5.write_cells(tmp / layout.CELLS_FILE, placed).name]
         if projections:
             counts = {name: len(xyz) for name, xyz in placed.items()}
-            files.append(neuroh5.write_connections(tmp / neuroh5.CONNECTIONS_FILE, counts, projections).name)
+            files.append(neuroh5.write_connections(tmp / layout.CONNECTIONS_FILE, counts, projections).name)
         culture, grid = config["culture"], config["mea"]
         mea = MEA.grid(culture["width"], culture["height"], grid["rows"], grid["columns"])
-        files.append(mea.save(tmp / MEA_FILE).name)
-        write_json(
-            tmp / METADATA_FILE,
-            {
-                "name": config["name"],
-                "config": config,
-                "seed": config["seed"],
-                "livn_version": livn.__version__,
-                "checksums": {file: sha256(tmp / file) for file in files},
-            },
-        )
+        files.append(mea.save(tmp / layout.MEA_FILE).name)
+        layout.write_metadata(tmp, config, files)

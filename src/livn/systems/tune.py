@@ -30,12 +30,12 @@ results. The Pareto front is written to `<out>/pareto.json` (every trial, the
 front and the chosen point) and `<out>/pareto.png`. The chosen point, the
 Pareto trial with the smallest sum of distances, is promoted into the system
 directory as `tuned.json` (see `livn.system.System.tuned_parameters`) and
-listed with its checksum in `system.json`.
+listed with its checksum in `system.json`, atomically as a whole
+(`livn.system_directory.add_files`): a crash leaves the old tuned state or the new one.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -46,9 +46,10 @@ import numpy as np
 import yaml
 
 import livn
-from livn._files import atomic_file, sha256, write_json
+from livn import system_directory as layout
+from livn._files import atomic_file, write_json
 from livn.errors import InvalidArgumentError, MissingSystemFileError, UnknownNameError, describe
-from livn.system import METADATA_FILE, TUNED_FILE, check_tuned_parameters
+from livn.system import check_tuned_parameters
 
 #: Default target statistics (see the module docstring).
 DEFAULT_TARGETS = {"mean_rate": 2.0, "isi_cv": 1.5, "active_fraction": 0.8, "burst_rate": 6.0}
@@ -298,19 +299,38 @@ def tune(system, plan: TuningPlan, out=None, promote: bool = True, progress: boo
 
 
 def promote_parameters(system_dir, trial: dict, plan: TuningPlan, noise_mean: float) -> Path:
-    """Write a trial's weights and noise into `system_dir/tuned.json` and list it in `system.json`.
+    """Write a trial's weights (nS) and noise (nA) into `system_dir` as `tuned.json`, listed in `system.json`.
 
-    `noise_mean` (nA) is the background current's mean the trial ran with (not searched).
+    **Arguments**
 
-    Both files are written atomically. Returns the path of `tuned.json`.
+    - `system_dir`: the system directory.
+    - `trial`: a trial record: `number`, `params` (`w_<projection>` in nS, `noise_std` in nA),
+      `statistics` and `objectives`.
+    - `plan`: the `TuningPlan` that found it.
+    - `noise_mean`: the background current's mean (nA) the trial ran with (not searched).
+
+    **Returns**
+
+    The path of the file that holds `tuned.json`. The file and its checksum in
+    `system.json` are committed together (`livn.system_directory.add_files`).
     """
-    directory = Path(system_dir)
+    if not isinstance(system_dir, (str, os.PathLike)):
+        raise InvalidArgumentError(f"system_dir must be a system directory path; got {describe(system_dir)}")
+    if not isinstance(trial, dict) or not {"number", "params", "statistics", "objectives"} <= set(trial):
+        raise InvalidArgumentError(
+            f"trial must be a dict with number, params, statistics and objectives; got {describe(trial)}"
+        )
+    if not isinstance(plan, TuningPlan):
+        raise InvalidArgumentError(f"plan must be a TuningPlan; got {describe(plan)}")
     params = trial["params"]
+    if not isinstance(params, dict) or "noise_std" not in params:
+        raise InvalidArgumentError(f"trial['params'] must be a dict with noise_std (nA); got {describe(params)}")
     tuned = check_tuned_parameters(
         {
             "weights": {k[len("w_"):]: v for k, v in params.items() if k.startswith("w_")},
             "noise": {"mean": noise_mean, "std": params["noise_std"]},
-        }
+        },
+        "trial",
     )
     data = {
         **tuned,
@@ -323,13 +343,7 @@ def promote_parameters(system_dir, trial: dict, plan: TuningPlan, noise_mean: fl
         },
         "units": {"weights": "nS", "noise": "nA", "mean_rate": "Hz", "burst_rate": "per min"},
     }
-    write_json(directory / TUNED_FILE, data)
-    metadata_file = directory / METADATA_FILE
-    if metadata_file.is_file():
-        metadata = json.loads(metadata_file.read_text())
-        metadata.setdefault("checksums", {})[TUNED_FILE] = sha256(directory / TUNED_FILE)
-        write_json(metadata_file, metadata)
-    return directory / TUNED_FILE
+    return layout.add_files(system_dir, {layout.TUNED_FILE: data})[layout.TUNED_FILE]
 
 
 def plot_front(result: TuningResult, path: Path) -> None:

@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from livn.backends.diffrax import DiffraxBackend
 from livn.env import Env
 from livn.system import predefined
 
@@ -24,8 +23,8 @@ DURATION = 200
 
 
 def rate_jacobian_column(transmission_gradients: bool, channel: int = 3):
-    env = Env(predefined("S2"), backend="diffrax").init()
-    env.backend = DiffraxBackend(env.system, env.model, env.seed, transmission_gradients=transmission_gradients)
+    options = {"transmission_gradients": transmission_gradients}
+    env = Env(predefined("S2"), backend="diffrax", backend_options=options).init()
     env.apply_model_defaults()
     recording = jnp.asarray(env.io.recording_mask(env.system.neuron_coordinates), jnp.float32)
     key = env.run_key

@@ -24,21 +24,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from livn._arrays import is_traced
-from livn.backends import backend_name, load_backend
+from livn.backends import backend_class, backend_name, check_options, load_backend, require
+from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, STIMULUS_STEP, UNROLL
 from livn.errors import (
     InvalidArgumentError,
     LivnError,
     NotInitializedError,
     RecordingError,
+    UnknownNameError,
     describe,
 )
 from livn.io import MEA
-from livn.models import CultureModel, check_weights, projection_name
+from livn.models import CultureModel, check_weights, lower, projection_name
 from livn.system import System
 from livn.types import RunResult
-
-#: Time covered by one row of a stimulus array, ms.
-STIMULUS_STEP = 1.0
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,16 @@ class Env:
     - `seed`: non-negative integer; seeds per-neuron parameters and noise.
       The same seed gives the same spikes.
     - `backend`: backend name; default from `LIVN_BACKEND`, else "brian2".
+    - `backend_options`: keyword options of the backend (see its `options`), e.g.
+      `{"transmission_gradients": True}` on diffrax.
+
+    What the Env can do beyond running depends on the backend's declared
+    capabilities (`livn.backends.base.CAPABILITIES`, see `capabilities`); asking for one
+    the backend lacks raises `MissingCapabilityError`, naming the installed backends that have it.
     """
 
     def __init__(self, system, model: CultureModel | None = None, io: MEA | None = None, seed: int = 123,
-                 backend: str | None = None):
+                 backend: str | None = None, backend_options: dict | None = None):
         if isinstance(system, (str, os.PathLike)):
             system = System(system)
         elif not isinstance(system, System):
@@ -90,9 +95,11 @@ class Env:
         self.io = io
         self.seed = int(seed)
         self.backend_name = backend_name(backend)
+        self.backend_options = check_options(backend_class(self.backend_name), backend_options)
         self.backend = None
         self._projections = [projection_name(pre, post) for pre, post in system.projections]
         self._noise = (0.0, 0.0)
+        self._voltage_dt = None  # ms, once voltage is recorded
         self._weights = {name: 0.0 for name in self._projections}
         self._coupling = io.couple(system.neuron_coordinates)  # transfer and recording matrices, once
 
@@ -101,9 +108,20 @@ class Env:
     def init(self) -> "Env":
         """Build the network in the backend (once). Weights and noise start at zero."""
         if self.backend is None:
-            backend_class = load_backend(self.backend_name)
-            self.backend = backend_class(self.system, self.model, self.seed)
+            cls = load_backend(self.backend_name)
+            self.backend = cls(lower(self.system, self.model, self.seed), **self.backend_options)
         return self
+
+    @property
+    def capabilities(self) -> frozenset:
+        """What the backend can do beyond the contract (see `livn.backends.base.CAPABILITIES`)."""
+        return backend_class(self.backend_name).capabilities
+
+    def require(self, capability: str, what: str):
+        """The built backend, which must declare `capability` (needed for `what`, named in the error)."""
+        backend = self._backend()
+        require(backend, capability, what)
+        return backend
 
     def _backend(self):
         if self.backend is None:
@@ -188,22 +206,45 @@ class Env:
                 f"the network is at t = {self.t} ms"
             )
 
-    def record_spikes(self) -> "Env":
-        """Record the spikes of every neuron from now on."""
+    def _population_gids(self, population) -> np.ndarray:
+        """Sorted gids of a population name or a list of names."""
+        names = [population] if isinstance(population, str) else population
+        known = self.system.populations
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
+            raise InvalidArgumentError(
+                f"population must be a population name or a non-empty list of names, from {known}; got {describe(population)}"
+            )
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise UnknownNameError(f"unknown population(s) {unknown}; system {self.system.name!r} has {known}")
+        return np.unique(np.concatenate([self.system.gids_of(name) for name in names]))
+
+    def record_spikes(self, population=None) -> "Env":
+        """Record spikes from now on: of every neuron, or of `population` (a name or a list of names)."""
         self._check_can_change_recording("record_spikes()")
-        self.backend.record_spikes()
+        gids = np.arange(self.num_neurons, dtype=np.int64) if population is None else self._population_gids(population)
+        self.backend.record_spikes(gids)
         return self
 
-    def record_voltage(self, gids=None, dt: float | None = None) -> "Env":
+    def record_voltage(self, population=None, gids=None, dt: float | None = None) -> "Env":
         """Record membrane potentials (mV).
 
         **Arguments**
 
-        - `gids`: neurons to record (default: all).
+        - `population`: a population name or a list of names (default: every neuron).
+        - `gids`: neurons to record instead, in the order of the returned rows (not with `population`).
         - `dt`: sampling interval in ms, a multiple of the integration step (default: the step).
         """
         self._check_can_change_recording("record_voltage()")
-        if gids is None:
+        if population is not None and gids is not None:
+            raise InvalidArgumentError("give population or gids to record_voltage, not both")
+        names = population if isinstance(population, (list, tuple)) else [population]
+        if population is not None and gids is None and not all(isinstance(name, str) for name in names):
+            # gids passed positionally, as record_voltage's first argument used to be: keep that working
+            population, gids = None, population
+        if population is not None:
+            gids = self._population_gids(population)
+        elif gids is None:
             gids = np.arange(self.num_neurons)
         gids = np.asarray(gids)
         if gids.ndim != 1 or gids.size == 0 or not np.issubdtype(gids.dtype, np.integer):
@@ -214,11 +255,13 @@ class Env:
             )
         step = self.model.dt
         dt = step if dt is None else dt
-        if not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0 or abs(dt / step - round(dt / step)) > 1e-9:
+        if isinstance(dt, bool) or not isinstance(dt, (int, float, np.integer, np.floating)) or not math.isfinite(dt) \
+                or dt <= 0 or abs(dt / step - round(dt / step)) > 1e-9:
             raise InvalidArgumentError(
                 f"dt must be a positive multiple of the integration step {step} ms; got {describe(dt)}"
             )
-        self.backend.record_voltage(gids, float(dt))
+        self.backend.record_voltage(gids.astype(np.int64), float(dt))
+        self._voltage_dt = float(dt)
         return self
 
     # -- electrodes ---------------------------------------------------------------------------
@@ -250,9 +293,9 @@ class Env:
         n = self.num_neurons
         max_rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
         shape = tuple(stimulus.shape)
-        batch_ok = len(shape) == 3 and self.backend_name == "diffrax"
-        if len(shape) not in ((2, 3) if batch_ok else (2,)) or shape[-1] != n or not 1 <= shape[-2] <= max_rows:
-            batch = " or [B, T, n] (a batch of trials)" if self.backend_name == "diffrax" else ""
+        can_batch = BATCH in self.capabilities
+        if len(shape) not in ((2, 3) if can_batch else (2,)) or shape[-1] != n or not 1 <= shape[-2] <= max_rows:
+            batch = " or [B, T, n] (a batch of trials)" if can_batch else ""
             raise InvalidArgumentError(
                 f"stimulus must have shape [T, {n}]{batch} (nA per neuron, {STIMULUS_STEP} ms per row) with "
                 f"1 <= T <= {max_rows} for a {duration} ms run; got {describe(stimulus)}. "
@@ -264,15 +307,8 @@ class Env:
 
     @property
     def run_key(self):
-        """A JAX random key derived from the seed, for `run(..., key=...)` (diffrax backend)."""
-        return self._diffrax_backend("run_key").run_key
-
-    def _diffrax_backend(self, what: str):
-        """The backend, which must be diffrax for `what`."""
-        backend = self._backend()
-        if self.backend_name != "diffrax":
-            raise InvalidArgumentError(f"{what} needs the diffrax backend; this Env uses {self.backend_name!r}")
-        return backend
+        """A JAX random key derived from the seed, for `run(..., key=...)` (capability `noise_keys`)."""
+        return self.require(NOISE_KEYS, "run_key").run_key
 
     def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
         """Advance the culture by `duration` ms.
@@ -281,15 +317,17 @@ class Env:
 
         - `duration`: ms, positive; rounded to the integration step.
         - `stimulus`: None, or `[T, n_neurons]` injected current in nA, row k applied
-          during [k, k + 1) ms of this window; rows after T are zero. The diffrax
-          backend also takes a batch `[B, T, n_neurons]` and JAX arrays.
-        - `key`: JAX random key for the noise (diffrax only; default: the next key of the Env's stream).
-        - `unroll`: None, or "mask" (diffrax only) for dense, differentiable output.
+          during [k, k + 1) ms of this window; rows after T are zero. Backends with the
+          `batch` capability (diffrax) also take a batch `[B, T, n_neurons]` and JAX arrays.
+        - `key`: JAX random key for the noise (capability `noise_keys`; default: the Env's stream).
+        - `unroll`: None, or "mask" (capability `unroll`) for dense, differentiable output.
 
         **Returns**
 
         `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
-        recorded gids and voltages `[n, samples]` (mV); fields not recorded are None.
+        recorded gids and voltages `[n, samples]` (mV); fields not recorded are None. Its
+        `duration` is the window (ms) and `dt` the voltage sampling interval (ms), so that
+        `window`, `select` and `RunResult.concat` need no more arguments.
         On the NEURON backend under MPI every rank calls `run` with the same arguments;
         rank 0 gets the whole network's recording, the other ranks their own cells'.
         With `unroll="mask"`: `(mask [n, steps], t [steps] ms, gids [n], v [n, steps] mV)`.
@@ -300,23 +338,29 @@ class Env:
         except LivnError as error:
             # Under MPI the other ranks are about to run: a backend that runs collectively
             # (NEURON) tells them this rank will not, so that they fail too instead of waiting.
-            abandon = getattr(backend, "abandon_run", None)
-            if abandon is not None:
-                abandon(error)
+            backend.abandon_run(error)
             raise
-        if self.backend_name == "diffrax":
-            return backend.run(duration, stimulus, key=key, unroll=unroll)
-        return backend.run(duration, stimulus)
+        extra = {name: value for name, value in (("key", key), ("unroll", unroll)) if value is not None}
+        result = backend.run(duration, stimulus, **extra)
+        return self._stamp(result, duration)
+
+    def _stamp(self, result, duration: float):
+        """`result` with its window length and voltage sampling interval (ms); lists and unrolled output as they are."""
+        if isinstance(result, RunResult):
+            return result._replace(duration=duration, dt=self._voltage_dt if result.v is not None else None)
+        if isinstance(result, list):
+            return [self._stamp(r, duration) for r in result]
+        return result
 
     def _check_run(self, duration, stimulus, key, unroll):
         """Check the arguments of `run`; returns `(duration ms, stimulus array or None)`."""
         duration = self._check_duration(duration)
         if unroll not in (None, "mask"):
             raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
-        if (unroll is not None or key is not None) and self.backend_name != "diffrax":
-            raise InvalidArgumentError(
-                f"key= and unroll= need the diffrax backend (LIVN_BACKEND=diffrax); this Env uses {self.backend_name!r}"
-            )
+        if unroll is not None:
+            self.require(UNROLL, "run(unroll=...)")
+        if key is not None:
+            self.require(NOISE_KEYS, "run(key=...)")
         stimulus = self._check_stimulus(stimulus, duration)
         if key is not None:
             trials = stimulus.shape[0] if stimulus is not None and stimulus.ndim == 3 else None
@@ -347,21 +391,21 @@ class Env:
             )
         return duration
 
-    # -- copies of the culture (diffrax): B cultures stepped in one compiled call -------------
+    # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
 
     def copy_states(self, copies: int) -> "CultureCopies":
-        """`copies` copies of this culture at t = 0 (diffrax only), for `run_copies`.
+        """`copies` copies of this culture at t = 0 (capability `copies`), for `run_copies`.
 
         Every copy has this Env's neurons, synapses, weights and noise levels and its
         own dynamic state; the Env's own state is not touched.
         """
-        backend = self._diffrax_backend("copy_states()")
+        backend = self.require(COPIES, "copy_states()")
         if isinstance(copies, bool) or not isinstance(copies, (int, np.integer)) or copies < 1:
             raise InvalidArgumentError(f"copies must be a positive integer; got {describe(copies)}")
         return CultureCopies(int(copies), backend.initial_states(int(copies)))
 
     def run_copies(self, duration: float, copies: "CultureCopies", stimulus=None, keys=None):
-        """Advance every copy by `duration` ms in one compiled call (diffrax only).
+        """Advance every copy by `duration` ms in one compiled call (capability `copies`).
 
         **Arguments**
 
@@ -374,7 +418,7 @@ class Env:
         **Returns**: `(results, copies)`: a list of B `RunResult` (spikes as recorded by this Env)
         and the advanced copies.
         """
-        backend = self._diffrax_backend("run_copies()")
+        backend = self.require(COPIES, "run_copies()")
         if not isinstance(copies, CultureCopies):
             raise InvalidArgumentError(f"copies must come from env.copy_states(); got {describe(copies)}")
         duration = self._check_duration(duration)
@@ -391,14 +435,14 @@ class Env:
         if keys is not None:
             self._check_keys(keys, count, one_for_all=False, name="keys")
         results, state = backend.run_copies(duration, copies.state, stimulus, keys)
-        return results, CultureCopies(count, state)
+        return self._stamp(results, duration), CultureCopies(count, state)
 
     def select_copies(self, which, if_true: "CultureCopies", if_false: "CultureCopies") -> "CultureCopies":
         """Per copy, the state from `if_true` where `which` ([B] bools) is True, else from `if_false`.
 
         E.g. clear some copies: `env.select_copies(which, env.copy_states(B), copies)`.
         """
-        backend = self._diffrax_backend("select_copies()")
+        backend = self.require(COPIES, "select_copies()")
         which = np.asarray(which)
         for name, value in (("if_true", if_true), ("if_false", if_false)):
             if not isinstance(value, CultureCopies):
@@ -409,6 +453,56 @@ class Env:
                 f"got which {describe(which)}, counts {if_true.count} and {if_false.count}"
             )
         return CultureCopies(if_true.count, backend.select_copies(which, if_true.state, if_false.state))
+
+    # -- checkpoints (capability `checkpoint`) ------------------------------------------------
+
+    def _identity(self) -> dict:
+        from livn import checkpoint
+
+        return {
+            "system": self.system.name,
+            "system_digest": checkpoint.system_digest(self.system),
+            "model_digest": checkpoint.model_digest(self.model),
+            "seed": self.seed,
+            "backend": self.backend_name,
+        }
+
+    def save_state(self, path) -> "Env":
+        """Write the culture's whole dynamic state to the HDF5 file `path` (see `livn.checkpoint`).
+
+        Membrane and synaptic variables, spikes in flight, the noise stream's position,
+        weights (nS), noise levels (nA) and the time (ms), with a checksum and the identity of
+        the system, model, seed and backend. Written atomically. Under MPI every rank calls
+        it and rank 0 writes.
+        """
+        from livn import checkpoint
+
+        backend = self.require(CHECKPOINT, "save_state()")
+        checkpoint._check_path(path, "write the checkpoint to")
+        settings = {"weights": dict(self._weights), "noise": list(self._noise)}
+        state = backend.get_state()
+        if backend.is_root:
+            checkpoint.write(path, {**self._identity(), "t_ms": backend.t}, settings, state)
+        backend.barrier()
+        return self
+
+    def load_state(self, path) -> "Env":
+        """Continue from a checkpoint that `save_state` wrote for the same system, model, seed and backend.
+
+        Weights and noise levels are set as they were saved; recordings stay as set on this
+        Env. A checkpoint of another culture or backend, or a corrupt file, raises
+        `livn.checkpoint.CheckpointError` and leaves this Env unchanged.
+        """
+        from livn import checkpoint
+
+        backend = self.require(CHECKPOINT, "load_state()")
+        identity, settings, state = checkpoint.read(path)
+        checkpoint.check_identity(identity, self._identity(), path)
+        self.clear()
+        self.set_weights(settings["weights"])
+        self.set_noise(*settings["noise"])
+        backend.set_state(state)
+        return self
 
     def clear(self) -> "Env":
         """Reset the culture to t = 0: initial state, no spikes in flight, the seed's noise.

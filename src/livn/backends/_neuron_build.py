@@ -7,8 +7,8 @@ library. Compilation happens under a file lock in a temporary directory that is
 renamed into place when complete: several processes (e.g. all MPI ranks of one
 job) starting at once compile once and all load the same library.
 
-Cache location: `$LIVN_NRNMECH_DIR` if set, else `$LIVN_CACHE_DIR/nrnmech` if
-`LIVN_CACHE_DIR` is set, else `~/.cache/livn/nrnmech`.
+Cache location: `livn.settings.nrnmech_dir()` (`$LIVN_NRNMECH_DIR`, else
+`$LIVN_CACHE_DIR/nrnmech`, else `~/.cache/livn/nrnmech`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ import sys
 from pathlib import Path
 
 import livn
+from livn import settings
 from livn._files import atomic_directory
 from livn.errors import LivnError
-from livn.system import CACHE_ENV as SYSTEMS_CACHE_ENV
 
 #: Directory of the NMODL sources shipped with livn.
 MECHANISMS = Path(__file__).with_name("neuron_mechanisms")
-#: Environment variable that sets the compiled-mechanism cache directory.
-CACHE_ENV = "LIVN_NRNMECH_DIR"
 #: Name of the library `nrnivmodl` builds.
 LIBRARY = "libnrnmech.so"
 
@@ -53,13 +51,7 @@ def source_hash() -> str:
 
 def cache_root() -> Path:
     """Directory that holds one compiled build per (livn version, NEURON version, sources)."""
-    if os.environ.get(CACHE_ENV):
-        root = Path(os.environ[CACHE_ENV])
-    elif os.environ.get(SYSTEMS_CACHE_ENV):
-        root = Path(os.environ[SYSTEMS_CACHE_ENV]) / "nrnmech"
-    else:
-        root = Path.home() / ".cache" / "livn" / "nrnmech"
-    return root.expanduser().resolve()
+    return settings.nrnmech_dir()
 
 
 def _nrnivmodl() -> str:

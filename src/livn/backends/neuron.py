@@ -1,4 +1,4 @@
-"""NEURON translation of `livn.models.CultureModel`, parallel across MPI ranks.
+"""NEURON translation of the lowered culture network, parallel across MPI ranks.
 
 Each neuron is a NEURON point process, `LivnCultureCell`
 (`neuron_mechanisms/livn_culture_cell.mod`); all cells of a rank sit in one
@@ -41,7 +41,6 @@ second `NeuronBackend` replaces the first, and using the replaced one raises
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -50,17 +49,11 @@ import zlib
 import numpy as np
 
 from livn._mpi import RankFailure, World, is_collective, launched_by_mpi, mark_collective
+from livn.backends.base import MPI, STIMULUS_STEP, Backend
 from livn.errors import LivnError
-from livn.models import CultureModel, projection_name
 from livn.types import RunResult
 
-# NEURON itself is imported when the first network is built (MPI must be set up first);
-# fail at import like the other backends when it is not installed.
-if importlib.util.find_spec("neuron") is None:
-    raise ModuleNotFoundError("No module named 'neuron'", name="neuron")
-
-#: Time covered by one stimulus row, ms (as in `livn.env`).
-STIMULUS_ROW = 1.0
+# NEURON itself is imported when the first network is built (MPI must be set up first).
 #: Random123 stream id (third key) of the background noise.
 NOISE_STREAM = 1
 #: Seconds the ranks wait for each other to print an error that all of them raised, before aborting.
@@ -194,27 +187,22 @@ def runtime() -> _Runtime:
     return _runtime
 
 
-def delay_steps(model: CultureModel, distance) -> np.ndarray:
-    """Axonal delays in integration steps (at least one), as every backend rounds them."""
-    return np.maximum(1, np.round(model.axonal_delay(distance) / model.dt)).astype(np.int64)
-
-
 # -- the backend -----------------------------------------------------------------------------------
 
 
-class NeuronBackend:
-    """A culture network in NEURON, its gids distributed over the MPI ranks."""
+class NeuronBackend(Backend):
+    """The culture network in NEURON, its gids distributed over the MPI ranks."""
 
     name = "neuron"
+    simulator_module = "neuron"
+    extra = "neuron"
+    capabilities = frozenset({MPI})
 
-    def __init__(self, system, model: CultureModel, seed: int):
+    def __init__(self, network):
+        super().__init__(network)
         rt = runtime()
         self._rt = rt
-        self.system = system
-        self.model = model
-        self.seed = int(seed)
-        self.dt = model.dt
-        self.num_neurons = n = system.num_neurons
+        n = self.num_neurons
         self.rank, self.num_ranks = rt.rank, rt.size
         #: Gids simulated on this rank (round-robin over ranks).
         self.local_gids = np.arange(self.rank, n, self.num_ranks, dtype=np.int64)
@@ -238,7 +226,8 @@ class NeuronBackend:
         self.set_noise(0.0, 0.0)
 
     def _build(self) -> None:
-        h, pc, model = self._rt.h, self._rt.pc, self.model
+        h, pc, lowered = self._rt.h, self._rt.pc, self.lowered
+        model = lowered.model
         h.dt = self.dt
         receptors = model.receptors
         for name, value in (
@@ -254,17 +243,15 @@ class NeuronBackend:
         ):
             setattr(h, f"{name}_LivnCultureCell", value)
 
-        params = model.neuron_parameters(self.system.population_ranges, self.seed)
-        v_rest, u_rest = model.initial_state(params)
-        seed_low, seed_high = self.seed & 0xFFFFFFFF, (self.seed >> 32) & 0xFFFF
+        seed_low, seed_high = lowered.seed & 0xFFFFFFFF, (lowered.seed >> 32) & 0xFFFF
         # One section hosts every cell of this rank: the cells do not use its voltage, and one
         # node instead of one per cell saves NEURON's per-node matrix work at every step.
         self._host = h.Section(name="livn_cells")
         self._cells, self._sources = {}, []
         for gid in self.local_gids.tolist():
             cell = h.LivnCultureCell(self._host(0.5))
-            cell.a, cell.b, cell.c, cell.d = params["a"][gid], params["b"][gid], params["c"][gid], params["d"][gid]
-            cell.vm_rest, cell.u_rest = v_rest[gid], u_rest[gid]
+            cell.a, cell.b, cell.c, cell.d = lowered.a[gid], lowered.b[gid], lowered.c[gid], lowered.d[gid]
+            cell.vm_rest, cell.u_rest = lowered.v_init[gid], lowered.u_init[gid]
             cell.noise_stream.set_ids(seed_low, gid, NOISE_STREAM + (seed_high << 16))
             pc.set_gid2node(gid, self.rank)
             source = h.NetCon(cell, None)
@@ -279,22 +266,20 @@ class NeuronBackend:
 
         self._synapses = {}  # projection name -> NetCons on this rank
         rank, ranks = self.rank, self.num_ranks
-        for (pre, post), projection in self.system.projections.items():
-            source = np.asarray(projection.source, dtype=np.int64)
-            if len(source) == 0:
-                continue
-            target = np.asarray(projection.target, dtype=np.int64)
+        for name in lowered.projections:
+            edges = lowered.edges_of(name)
+            source, target = lowered.pre[edges], lowered.post[edges]
             local = target % ranks == rank
-            receptor = 0.0 if model.receptor_of(pre) == "AMPA" else 1.0
-            steps = delay_steps(model, np.asarray(projection.distance)[local])
+            receptor = float(lowered.receptor[edges.start])  # 0 AMPA, 1 GABA_A (RECEPTORS order)
             netcons = []
-            for pre_gid, post_gid, k in zip(source[local].tolist(), target[local].tolist(), steps.tolist()):
+            for pre_gid, post_gid, k in zip(source[local].tolist(), target[local].tolist(),
+                                            lowered.delay_steps[edges][local].tolist()):
                 netcon = pc.gid_connect(pre_gid, self._cells[post_gid])
                 netcon.delay = k * self.dt
                 netcon.weight[0] = 0.0
                 netcon.weight[1] = receptor
                 netcons.append(netcon)
-            self._synapses[projection_name(pre, post)] = netcons
+            self._synapses[name] = netcons
 
     def _release(self) -> None:
         """Give NEURON's model up (another backend is being built)."""
@@ -302,6 +287,13 @@ class NeuronBackend:
         self._synapses, self._sources, self._cells, self._host = {}, [], {}, None
         self._stimulus_targets = self._stimulus_row = None
         self._spikes = self._voltage = None
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        self._rt.world.barrier()
 
     def cells_per_rank(self) -> list[int]:
         """Number of cells on each rank (collective under MPI)."""
@@ -340,8 +332,9 @@ class NeuronBackend:
 
     # -- recording ----------------------------------------------------------------------------
 
-    def record_spikes(self) -> None:
+    def record_spikes(self, gids) -> None:
         self._check_active()
+        super().record_spikes(gids)
         if self._spikes is None:
             h = self._rt.h
             self._spikes = (h.Vector(), h.Vector())
@@ -394,7 +387,7 @@ class NeuronBackend:
                 f"and stimulus); no rank ran: {lines}"
             ))
 
-    def run(self, duration: float, stimulus: np.ndarray | None) -> RunResult:
+    def run(self, duration: float, stimulus=None, **extra) -> RunResult:
         """Advance the network by `duration` ms; `stimulus` is `[T, n]` nA at 1 ms per row, or None.
 
         Collective under MPI. Returns the whole network's recording on rank 0 and
@@ -408,7 +401,7 @@ class NeuronBackend:
         start = self._step
         steps = int(round(duration / self.dt))
         end = start + steps
-        steps_per_row = int(round(STIMULUS_ROW / self.dt))
+        steps_per_row = int(round(STIMULUS_STEP / self.dt))
         if stimulus is not None:
             local = np.ascontiguousarray(stimulus[:, self.local_gids], dtype=np.float64)
             for row in range(local.shape[0]):
@@ -439,11 +432,7 @@ class NeuronBackend:
             times.resize(0)
             gids.resize(0)
             parts = rt.world.gather(local) or [local]  # None on ranks other than 0
-            it = np.concatenate([p[0] for p in parts])
-            step = np.concatenate([p[1] for p in parts])
-            order = np.lexsort((it, step))
-            it = it[order]
-            t = np.round((step[order] - start) * self.dt, 6)
+            it, t = self.spike_result(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), start)
         if self._voltage is not None:
             requested, every, traces = self._voltage
             local = {}

@@ -10,6 +10,7 @@ from livn.models.culture import (
     check_weights,
     projection_name,
 )
+from livn.models.lowering import RECEPTORS, LoweredNetwork, delay_in_steps, lower
 
 __all__ = [
     "CultureModel",
@@ -20,4 +21,8 @@ __all__ = [
     "FAST_SPIKING",
     "check_weights",
     "projection_name",
+    "LoweredNetwork",
+    "lower",
+    "delay_in_steps",
+    "RECEPTORS",
 ]

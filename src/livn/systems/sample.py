@@ -225,7 +225,7 @@ class Sampler:
         steps = int(round(plan.t_end / self.env.model.dt))
         per_trial = steps * system.num_neurons  # spikes as booleans; voltage is not recorded
         limit = max(1, BATCH_MEMORY // per_trial)
-        from livn.backends.diffrax import EVENT_CAPACITY
+        from livn.backends._diffrax_core import EVENT_CAPACITY
 
         if system.num_neurons > EVENT_CAPACITY:  # a step's spikes may need several delivery groups
             limit = min(limit, max(1, BATCH_NEURONS // system.num_neurons))

@@ -13,6 +13,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
+from livn.backends.base import NOISE_KEYS
 from livn.env import Env
 from livn.errors import InvalidArgumentError, NotInitializedError, RecordingError, describe
 
@@ -132,10 +133,10 @@ class LivnGym(gym.Env):
         check_setup(benchmark.action_space, env, encoding, decoding)
         if set(run_kwargs) - {"key"}:
             raise InvalidArgumentError(
-                f"the only env.run keyword LivnGym passes on is key= (diffrax); got {sorted(run_kwargs)}"
+                f"the only env.run keyword LivnGym passes on is key= (capability 'noise_keys'); got {sorted(run_kwargs)}"
             )
-        if "key" in run_kwargs and env.backend_name != "diffrax":
-            raise InvalidArgumentError(f"key= needs the diffrax backend; this Env uses {env.backend_name!r}")
+        if "key" in run_kwargs:
+            env.require(NOISE_KEYS, "LivnGym(key=...)")
         self.benchmark = benchmark
         self.env = env
         self.encoding = encoding

@@ -1,6 +1,6 @@
 """`LivnVectorEnv`: B copies of one culture, each driving its own task, stepped in one compiled call.
 
-Needs the diffrax backend (`Env(..., backend="diffrax")`). Copy b is the culture of the
+Needs a backend with the `copies` and `noise_keys` capabilities (diffrax). Copy b is the culture of the
 given `Env` (same neurons, synapses, weights, noise levels) with its own dynamic state and
 noise key; each step encodes the B actions, runs all B windows in one `Env.run_copies`
 call, decodes each response and steps each task in Python.
@@ -21,6 +21,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array, iterate
 
+from livn.backends.base import COPIES, NOISE_KEYS
 from livn.env import Env
 from livn.errors import InvalidArgumentError, describe
 
@@ -53,12 +54,9 @@ class LivnVectorEnv(VectorEnv):
             if b.action_space != first.action_space or b.observation_space != first.observation_space:
                 raise InvalidArgumentError("every benchmark must have the same action and observation spaces")
         check_setup(first.action_space, env, encoding, decoding)
-        if env.backend_name != "diffrax":
-            raise InvalidArgumentError(
-                f"LivnVectorEnv needs the diffrax backend; this Env uses {env.backend_name!r} "
-                "(use gymnasium.vector.AsyncVectorEnv of LivnGyms for other backends)"
-            )
-        import jax  # diffrax backend, so JAX is installed
+        env.require(COPIES, "LivnVectorEnv (gymnasium.vector.AsyncVectorEnv of LivnGyms works on every backend)")
+        env.require(NOISE_KEYS, "LivnVectorEnv")
+        import jax  # a backend with noise keys runs on JAX
 
         self.num_envs = count = len(benchmarks)
         if keys is None:

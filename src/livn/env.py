@@ -56,7 +56,9 @@ class Env:
 
     **Arguments**
 
-    - `system`: a system directory path or a `livn.system.System`.
+    - `system`: a system directory path or a `livn.system.System`; or a number of neurons
+      (`Env(64)`) or `{population: count}` (`Env({"EXC": 8, "INH": 2})`): that many unconnected
+      neurons 20 um apart on a square grid under a 4 x 4 MEA spanning it (`System.unconnected`).
     - `model`: the `CultureModel` (default parameters when None).
     - `io`: the `MEA`; by default read from the system directory's `mea.json`.
     - `seed`: non-negative integer; seeds per-neuron parameters and noise.
@@ -74,15 +76,21 @@ class Env:
                  backend: str | None = None, backend_options: dict | None = None):
         if isinstance(system, (str, os.PathLike)):
             system = System(system)
+        elif isinstance(system, (int, np.integer, dict)) and not isinstance(system, bool):
+            system = System.unconnected(system)
         elif not isinstance(system, System):
             raise InvalidArgumentError(
-                f"system must be a system directory path or a livn.system.System; got {describe(system)}"
+                "system must be a system directory path, a livn.system.System, a number of neurons or "
+                f"{{population: count}} (unconnected neurons); got {describe(system)}"
             )
         if model is None:
             model = CultureModel()
         elif not isinstance(model, CultureModel):
             raise InvalidArgumentError(f"model must be a livn.models.CultureModel; got {describe(model)}")
-        if io is None:
+        if io is None and system.uri is None:  # a culture held in memory: a 4 x 4 grid over its extent
+            x, y = system.neuron_coordinates[:, 1], system.neuron_coordinates[:, 2]
+            io = MEA.grid(float(x.max() + x.min()), float(y.max() + y.min()))
+        elif io is None:
             io = MEA.from_directory(system.uri)
         elif not isinstance(io, MEA):
             raise InvalidArgumentError(f"io must be a livn.io.MEA; got {describe(io)}")

@@ -76,6 +76,10 @@ class Projection:
         return f"Projection({self.pre!r} -> {self.post!r}, {self.num_edges} edges)"
 
 
+#: Distance between neighbouring somata of `System.unconnected` cultures, um.
+UNCONNECTED_SPACING = 20.0
+
+
 class System:
     """A culture read from a system directory.
 
@@ -86,7 +90,53 @@ class System:
     Everything is read and checked on construction: a missing directory or
     `cells.h5` raises `MissingSystemFileError`, a corrupt file `SystemFileError`,
     and a file that differs from the checksum in `system.json` `ChecksumMismatchError`.
+    `System.unconnected(...)` makes a culture of unconnected neurons without a directory.
     """
+
+    @classmethod
+    def unconnected(cls, neurons, spacing: float = UNCONNECTED_SPACING) -> "System":
+        """A culture of unconnected neurons on a square grid, held in memory (no system directory).
+
+        For single-cell work, fitting and tests: `Env(64)` and `Env({"EXC": 8, "INH": 2})` use it.
+
+        **Arguments**
+
+        - `neurons`: a number of excitatory neurons, or `{population: count}` in gid order
+          (populations the model knows, e.g. "EXC", "INH").
+        - `spacing`: distance between neighbouring somata, um (default 20 um).
+
+        **Returns**: the `System`. Gid g sits at column `g % k`, row `g // k` of a k x k grid
+        (k = ceil(sqrt(n))), at `((column + 0.5) spacing, (row + 0.5) spacing, 0)` um; `uri` is None.
+        """
+        if isinstance(neurons, (int, np.integer)) and not isinstance(neurons, bool):
+            neurons = {"EXC": int(neurons)}
+        if not isinstance(neurons, dict) or not neurons or not all(
+            isinstance(k, str) and isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+            for k, v in neurons.items()
+        ):
+            raise InvalidArgumentError(
+                "neurons must be a positive number of neurons or a dict {population: positive count}; "
+                f"got {describe(neurons)}"
+            )
+        if isinstance(spacing, bool) or not isinstance(spacing, (int, float)) or not np.isfinite(spacing) or spacing <= 0:
+            raise InvalidArgumentError(f"spacing must be a positive number of um; got {describe(spacing)}")
+        n = sum(int(v) for v in neurons.values())
+        side = int(np.ceil(np.sqrt(n)))
+        gids = np.arange(n)
+        coordinates = np.stack(
+            [gids, (gids % side + 0.5) * spacing, (gids // side + 0.5) * spacing, np.zeros(n)], axis=1
+        ).astype(float)
+        ranges, start = {}, 0
+        for population, count in neurons.items():
+            ranges[population] = (start, int(count))
+            start += int(count)
+        system = cls.__new__(cls)
+        system._path = None
+        system._metadata = {"name": "unconnected-" + "-".join(f"{k}{v}" for k, v in neurons.items())}
+        system._ranges = ranges
+        system._coordinates = _frozen(coordinates)
+        system._projections = {}
+        return system
 
     def __init__(self, uri: str | os.PathLike):
         if not isinstance(uri, (str, os.PathLike)):
@@ -134,14 +184,16 @@ class System:
         Raises `ChecksumMismatchError` naming the first file that differs and
         `MissingSystemFileError` for a listed file that is gone.
         """
+        if self._path is None:
+            return {}
         return layout.verify(self._path, self._metadata or {})
 
     # -- properties ---------------------------------------------------------------
 
     @property
-    def uri(self) -> str:
-        """Absolute path of the system directory."""
-        return str(self._path)
+    def uri(self) -> str | None:
+        """Absolute path of the system directory (None for a culture held in memory)."""
+        return None if self._path is None else str(self._path)
 
     @property
     def name(self) -> str:
@@ -164,6 +216,8 @@ class System:
         listed with its checksum in `system.json`, which is read anew here, so a
         promotion after this `System` was made is seen (and its checksum verified).
         """
+        if self._path is None:
+            return None
         data = layout.read_listed_json(self._path, TUNED_FILE)
         return None if data is None else check_tuned_parameters(data, f"{self._path / TUNED_FILE}")
 

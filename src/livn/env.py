@@ -506,6 +506,7 @@ class Env:
         backend = self.require(CHECKPOINT, "load_state()")
         identity, settings, state = checkpoint.read(path)
         checkpoint.check_identity(identity, self._identity(), path)
+        backend.check_state(state)
         self.clear()
         self.set_weights(settings["weights"])
         self.set_noise(*settings["noise"])

@@ -148,6 +148,12 @@ class Backend(abc.ABC):
         """
         raise NotImplementedError(f"the {self.name!r} backend does not declare the 'checkpoint' capability")
 
+    def check_state(self, state) -> None:
+        """Raise `livn.checkpoint.CheckpointError` if `set_state(state)` would refuse `state`; changes nothing.
+
+        Called before anything of the Env is reset, so a refused checkpoint leaves it as it was.
+        """
+
     def set_state(self, state) -> None:
         """Continue from a state that `get_state` of an identical network returned."""
         raise NotImplementedError(f"the {self.name!r} backend does not declare the 'checkpoint' capability")

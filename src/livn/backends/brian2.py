@@ -264,6 +264,14 @@ class Brian2Backend(Backend):
             "random": dict(self._random_state),
         }
 
+    def check_state(self, state) -> None:
+        from livn.checkpoint import CheckpointError
+
+        objects = state.get("objects") if isinstance(state, dict) else None
+        if not isinstance(objects, dict) or set(objects) != set(self._culture_objects()) \
+                or not {"step", "random"} <= set(state):
+            raise CheckpointError("the brian2 state does not fit this network (other neurons, synapses or layout)")
+
     def set_state(self, state: dict) -> None:
         self._store_initial()
         for role, obj in self._culture_objects().items():

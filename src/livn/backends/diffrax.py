@@ -253,6 +253,19 @@ class DiffraxBackend(Backend):
             "step": int(state.step),
         }
 
+    def check_state(self, state) -> None:
+        from livn.checkpoint import CheckpointError
+
+        expected = self.get_state()
+        try:
+            shapes_match = [np.shape(a) for a in state["y"]] == [np.shape(a) for a in expected["y"]] and all(
+                np.shape(state[key]) == np.shape(expected[key]) for key in ("x", "in_flight", "pending")
+            )
+        except (KeyError, TypeError):
+            shapes_match = False
+        if not shapes_match:
+            raise CheckpointError("the diffrax state does not fit this network (arrays missing or of other shapes)")
+
     def set_state(self, state: dict) -> None:
         real = _float_dtype()
         self.state = core.State(

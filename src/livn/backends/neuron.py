@@ -571,11 +571,8 @@ class NeuronBackend(Backend):
             "netcon_indices": np.array(indices, dtype=np.int64),
         }
 
-    def set_state(self, state: dict) -> None:
-        """Continue from `get_state`'s tree of the same network on the same number of ranks (collective).
-
-        Every rank passes the whole tree (each reads the same file) and restores its own part.
-        """
+    def check_state(self, state) -> None:
+        """Raise `CheckpointError` on every rank unless `set_state(state)` can restore it (collective)."""
         from livn.checkpoint import CheckpointError
 
         self._check_active()
@@ -589,13 +586,20 @@ class NeuronBackend(Backend):
                 f"a NEURON checkpoint continues only on the number of ranks that saved it "
                 f"(run with mpirun -n {state.get('ranks')})"
             ))
-        part, h = state["parts"][self.rank], self._rt.h
         error = None
         try:
-            self._check_part(part, int(state["step"]))
+            self._check_part(state["parts"][self.rank], int(state["step"]))
         except Exception as e:  # noqa: BLE001 - reported to every rank
             error = e
         self._rt.agree(error, "checking the checkpoint")
+
+    def set_state(self, state: dict) -> None:
+        """Continue from `get_state`'s tree of the same network on the same number of ranks (collective).
+
+        Every rank passes the whole tree (each reads the same file) and restores its own part.
+        """
+        self.check_state(state)
+        part, h = state["parts"][self.rank], self._rt.h
         error = None
         h.finitialize()  # collective: sets up the spike exchange; everything it set is overwritten below
         try:

@@ -48,3 +48,11 @@ def s2_dir():
     from livn.system import predefined
 
     return predefined("S2")
+
+
+@pytest.fixture(scope="session")
+def half_step_dir(tmp_path_factory):
+    """Five neurons (EXC 0..3, INH 4) whose every axonal delay falls exactly on a half integration step."""
+    from conformance import write_half_step_system
+
+    return write_half_step_system(tmp_path_factory.mktemp("systems") / "half_step")

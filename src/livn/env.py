@@ -399,6 +399,50 @@ class Env:
             )
         return duration
 
+    # -- closed loop ---------------------------------------------------------------------------------
+
+    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False):
+        """Run `duration` ms in a closed loop: every `period` ms `controller` reads the window and stimulates.
+
+        **Arguments**
+
+        - `duration`: ms, a whole number of periods.
+        - `period`: ms, a positive multiple of the 1 ms stimulus grid.
+        - `controller`: called as `controller(window)` with a `livn.streaming.Window` (start, spikes,
+          spikes per channel, the window's `RunResult`) after every window; returns electrode
+          inputs in uA, `[rows, n_channels]` with one row per ms, or None.
+        - `latency`: when a decision takes effect after the data it was made from: None (one
+          period), ms, `"measured"` (the controller's wall time) or a `livn.streaming.Latency`
+          (see `livn.streaming` for the rule).
+        - `realtime`: pace simulated time to wall-clock time and record deadline misses.
+
+        **Returns**: a `livn.streaming.StreamResult`: the recording, the delivered electrode
+        inputs (uA), every decision with its latency, and the deadline misses. The culture
+        continues from where it is and stays there afterwards, as with `run`. Delivering the
+        same inputs open loop (`run(duration, cell_stimulus(delivered))` from the same state)
+        gives the same spikes. Under MPI (NEURON) the controller runs on rank 0.
+        """
+        from livn import streaming
+
+        backend = self._backend()
+        duration = self._check_duration(duration)
+        period = self._check_duration(period)
+        if abs(period / STIMULUS_STEP - round(period / STIMULUS_STEP)) > 1e-9:
+            raise InvalidArgumentError(
+                f"period must be a positive multiple of the stimulus grid ({STIMULUS_STEP} ms); got {period}"
+            )
+        if abs(duration / period - round(duration / period)) > 1e-9:
+            raise InvalidArgumentError(f"duration must be a whole number of periods ({period} ms); got {duration}")
+        if not callable(controller):
+            raise InvalidArgumentError(f"controller must be callable as controller(window); got {describe(controller)}")
+        if not isinstance(realtime, bool):
+            raise InvalidArgumentError(f"realtime must be True or False; got {describe(realtime)}")
+        latency = streaming.as_latency(latency, period)
+        driver = streaming.StreamDriver(self, duration, period, controller, latency, realtime, self._voltage_dt)
+        driver.begin()
+        backend.stream(duration, period, driver.schedule, driver.on_window)
+        return driver.finish()
+
     # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
 
     def copy_states(self, copies: int) -> "CultureCopies":

@@ -132,6 +132,20 @@ class Backend(abc.ABC):
         voltage samples are relative to the window's start (ms).
         """
 
+    def stream(self, duration: float, period: float, schedule: np.ndarray, on_window) -> None:
+        """Simulate `duration` ms in windows of `period` ms, calling `on_window(index, RunResult)` after each.
+
+        `schedule` is `[rows, n]` injected current (nA), one row per `STIMULUS_STEP` ms from the
+        stream's start. `on_window` may change rows that lie after the window just simulated
+        and returns the half-open range `(first, stop)` of rows it changed, or None. This
+        generic version calls `run` once per window; a backend whose `run` has a large fixed
+        cost (brian2) streams inside one simulator run instead.
+        """
+        rows = int(round(period / STIMULUS_STEP))
+        for index in range(int(round(duration / period))):
+            result = self.run(period, schedule[index * rows : (index + 1) * rows])
+            on_window(index, result)
+
     def abandon_run(self, error: BaseException) -> None:
         """This process will not run because `error` rejected its arguments.
 

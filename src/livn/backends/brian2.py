@@ -58,6 +58,8 @@ def _brian2():
 
         brian2.prefs.logging.file_log = False
         brian2.prefs.logging.std_redirection = False
+        # An Env built and dropped without running is normal here; brian2 would warn about its objects.
+        brian2.BrianLogger.suppress_name("unused_brian_object")
         b2 = brian2
     b2.prefs.codegen.target = settings.brian2_target()
     return b2
@@ -222,6 +224,70 @@ class Brian2Backend(Backend):
             self._random_state = device.get_random_state()
             device.set_random_state(outer)
         return self._collect(start)
+
+    def stream(self, duration: float, period: float, schedule: np.ndarray, on_window) -> None:
+        """Stream inside one brian2 run: an operation at every window boundary hands the window over.
+
+        brian2's per-`run()` set-up (tens of ms on S2) is paid once per stream, not once per
+        window. The operation runs at the start of the first step of each window, so it sees
+        every spike of the window before; the rows it changes are written into the stimulus
+        array in place, which brian2 reads at every step.
+        """
+        self._store_initial()
+        start = self._step
+        steps = int(round(period / self.dt))
+        windows = int(round(duration / period))
+        self._set_stimulus(schedule)
+        values = self._namespace["livn_stimulus"].values  # [padded rows, n] in A, read by brian2 every step
+        self.neurons.stimulus_onset = start * self.dt * b2.ms
+        seen = {"index": 0, "spikes": 0, "samples": 0}
+
+        def hand_over() -> None:
+            index = seen["index"]
+            changed = on_window(index, self._window(start + index * steps, seen))
+            if changed is not None:
+                first, stop = changed
+                values[first:stop] = schedule[first:stop] * 1e-9
+            seen["index"] = index + 1
+
+        timestep = self.clock.variables["timestep"].get_value()  # brian2's own array, updated in place
+
+        def at_step_start() -> None:
+            step = int(timestep[0])
+            if step > start and (step - start) % steps == 0:
+                hand_over()
+
+        operation = b2.NetworkOperation(at_step_start, when="start", clock=self.clock, name="livn_stream")
+        self.b2_network.add(operation)
+        device = b2.get_device()
+        outer = device.get_random_state()
+        device.set_random_state(self._random_state)
+        try:
+            self.b2_network.run(windows * period * b2.ms, namespace=self._namespace, report=None)
+        finally:
+            self._random_state = device.get_random_state()
+            device.set_random_state(outer)
+            self.b2_network.remove(operation)
+        hand_over()  # the last window
+        self._collect(start)  # empties the monitors
+
+    def _window(self, start: int, seen: dict) -> RunResult:
+        """What the monitors recorded since the last window, as a `RunResult` from step `start`."""
+        it = t = iv = v = None
+        if self.spike_monitor is not None:
+            variables = self.spike_monitor.variables
+            count = int(variables["N"].get_value()[0])
+            gids = variables["i"].get_value()[seen["spikes"] : count]
+            steps = np.rint(variables["t"].get_value()[seen["spikes"] : count] * 1e3 / self.dt)
+            it, t = self.spike_result(gids, steps, start)
+            seen["spikes"] = count
+        if self.voltage_monitor is not None:
+            mon = self.voltage_monitor
+            samples = int(mon.variables["N"].get_value()[0])
+            iv = np.asarray(mon.record, dtype=np.int64).copy()
+            v = (mon.variables["v"].get_value()[seen["samples"] : samples] * 1e3).T.copy()
+            seen["samples"] = samples
+        return RunResult(it, t, iv, v)
 
     def _collect(self, start: int) -> RunResult:
         it = t = iv = v = None

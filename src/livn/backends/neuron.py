@@ -455,6 +455,33 @@ class NeuronBackend(Backend):
         self._step = end
         return self._collect(start, steps)
 
+    def stream(self, duration: float, period: float, schedule: np.ndarray, on_window) -> None:
+        """Stream window by window (`run` costs NEURON little); under MPI the controller runs on rank 0.
+
+        Rank 0 hands each window (the whole network's spikes) over and broadcasts the rows it
+        changed; if its controller fails, every rank stops with an error instead of waiting.
+        """
+        if self._rt.comm is None:
+            return super().stream(duration, period, schedule, on_window)
+        world = self._rt.world
+        rows = int(round(period / STIMULUS_STEP))
+        for index in range(int(round(duration / period))):
+            result = self.run(period, schedule[index * rows : (index + 1) * rows])
+            message, error = None, None
+            if self.is_root:
+                try:
+                    changed = on_window(index, result)
+                    message = ("rows", changed, None if changed is None else schedule[changed[0] : changed[1]])
+                except BaseException as e:  # noqa: BLE001 - the other ranks must hear of it
+                    error, message = e, ("error", f"{type(e).__name__}: {e}", None)
+            kind, changed, block = world.bcast(message)
+            if kind == "error":
+                if error is not None:
+                    raise mark_collective(error)
+                raise mark_collective(RankError(f"the stream stopped on rank 0 at window {index}: {changed}"))
+            if changed is not None and not self.is_root:
+                schedule[changed[0] : changed[1]] = block
+
     def _inject(self, currents: np.ndarray) -> None:
         """Set the electrode current (nA) of this rank's cells, in `local_gids` order."""
         if self._stimulus_targets is not None:

@@ -324,6 +324,8 @@ class BackendConformance:
         same_spikes((whole.it, whole.t), (np.concatenate([first.it, second.it]),
                                           np.concatenate([first.t, second.t + 113.7])), atol=1e-4)
         assert np.all(second.t >= 0) and np.all(second.t < 186.3)
+        # voltage is sampled on the grid of multiples of dt since t = 0, whatever the windows
+        np.testing.assert_array_equal(np.concatenate([first.v, second.v], axis=1), whole.v)
 
     def test_clear_replays_and_keeps_settings(self, s1_dir):
         env = self.env(s1_dir, seed=2).record_spikes()

@@ -39,7 +39,11 @@ def test_run_before_init_is_refused(s1_dir):
 
 def test_bad_constructor_arguments(s1_dir, monkeypatch):
     with pytest.raises(InvalidArgumentError, match="system"):
-        Env(42)
+        Env(4.2)  # Env(42) is 42 unconnected neurons (tests/test_unconnected.py)
+    with pytest.raises(InvalidArgumentError, match="system"):
+        Env([1, 2])
+    with pytest.raises(InvalidArgumentError, match="backend_options"):
+        Env(s1_dir, backend_options=["transmission_gradients"])
     with pytest.raises(InvalidArgumentError, match="seed"):
         Env(s1_dir, seed=-1)
     with pytest.raises(UnknownNameError, match="brian2"):

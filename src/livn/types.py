@@ -31,8 +31,10 @@ class RunResult(_Fields):
     - `it`: int64 gids of the neurons that spiked, one entry per spike (None if spikes are not recorded).
     - `t`: spike times in ms from the start of the window, sorted (None if spikes are not recorded).
     - `iv`: int64 gids whose membrane potential was recorded (None if voltage is not recorded).
-    - `v`: `[len(iv), n_samples]` membrane potential in mV; sample k is at k * dt ms
-      from the window start, the first one being the state the window starts from.
+    - `v`: `[len(iv), n_samples]` membrane potential in mV, sampled every dt ms on the grid of
+      multiples of dt since t = 0 (so split windows sample what one run does). For a window
+      that starts on that grid (the usual case) sample k is at k * dt ms from its start, the
+      first one being the state the window starts from; `window` and `concat` assume this.
 
     Two optional keyword-only facts ride along: `duration` (ms, the window's length)
     and `dt` (ms, the voltage sampling interval). They default to None (unknown);

@@ -44,6 +44,10 @@ dx/dt = (1 - x)/tau_rec : 1 (event-driven)
 
 b2 = None  # brian2, imported by _brian2() when the first backend is built
 
+#: brian2's Cython code draws random numbers from buffers it mallocs (see its cython_generator);
+#: a device random state holds their addresses, so checkpoints hold their contents instead.
+RANDOM_BUFFERS = ("rand", "randn")
+
 
 def _brian2():
     """Import brian2 and set livn's preferences (once, when a backend is built)."""
@@ -327,7 +331,7 @@ class Brian2Backend(Backend):
         return {
             "step": self._step,
             "objects": {role: obj._full_state() for role, obj in self._culture_objects().items()},
-            "random": dict(self._random_state),
+            "random": _portable_random_state(self._random_state),
         }
 
     def check_state(self, state) -> None:
@@ -343,4 +347,67 @@ class Brian2Backend(Backend):
         for role, obj in self._culture_objects().items():
             obj._restore_from_full_state(state["objects"][role])
         self.b2_network.t_ = state["step"] * self.dt * 1e-3
-        self._random_state = state["random"]
+        _free_random_buffers(self._random_state)
+        self._random_state = _device_random_state(state["random"])
+
+
+# -- random buffers in checkpoints -------------------------------------------------------------------
+
+
+def _buffer_size() -> int:
+    from brian2.codegen.generators.cython_generator import _BUFFER_SIZE
+
+    return _BUFFER_SIZE
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.malloc.restype = ctypes.c_void_p
+    libc.malloc.argtypes = [ctypes.c_size_t]
+    libc.free.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+def _portable_random_state(state: dict) -> dict:
+    """A device random state with the contents of brian2's random buffers instead of their addresses."""
+    import ctypes
+
+    portable = {"numpy_state": state["numpy_state"]}
+    for name in RANDOM_BUFFERS:
+        address = int(np.asarray(state[f"{name}_buffer"]).ravel()[0])
+        index = int(np.asarray(state[f"{name}_buffer_index"]).ravel()[0])
+        values = np.zeros(0)
+        if address and index:  # index 0: the next draw refills the buffer anyway
+            values = np.ctypeslib.as_array((ctypes.c_double * _buffer_size()).from_address(address)).copy()
+        portable[f"{name}_index"] = index if values.size else 0
+        portable[f"{name}_values"] = values
+    return portable
+
+
+def _device_random_state(portable: dict) -> dict:
+    """The device random state for `portable`: buffers malloc'ed anew (brian2 frees them when it refills)."""
+    import ctypes
+
+    state = {"numpy_state": portable["numpy_state"]}
+    for name in RANDOM_BUFFERS:
+        values = np.ascontiguousarray(portable[f"{name}_values"], dtype=np.float64)
+        address = 0
+        if values.size:
+            address = _libc().malloc(values.nbytes)
+            ctypes.memmove(address, values.ctypes.data, values.nbytes)
+        state[f"{name}_buffer"] = np.array([address], dtype=np.intp)
+        state[f"{name}_buffer_index"] = np.array([portable[f"{name}_index"] if address else 0], dtype=np.int32)
+    return state
+
+
+def _free_random_buffers(state: dict) -> None:
+    """Free the buffers of a device random state this backend alone holds (before replacing it)."""
+    libc = None
+    for name in RANDOM_BUFFERS:
+        address = int(np.asarray(state[f"{name}_buffer"]).ravel()[0])
+        if address:
+            libc = libc or _libc()
+            libc.free(address)

@@ -169,6 +169,7 @@ class DiffraxBackend(Backend):
         """
         # Dense delivery in mask mode, so surrogate gradients also reach neurons that did not spike.
         mask = unroll == "mask"
+        start = 0 if is_traced(self.state.step) else int(self.state.step)
         final, spikes, v = self.simulate(duration, stimulus, key, events=not mask,
                                          voltage=mask or self._voltage is not None)
         batched = spikes.ndim == 3
@@ -180,8 +181,8 @@ class DiffraxBackend(Backend):
             gids = jnp.arange(self.num_neurons)
             return jnp.swapaxes(spikes, -1, -2), t, gids, jnp.swapaxes(v, -1, -2)
         if batched:
-            return self._results(spikes, v)
-        return self._result(spikes, v)
+            return self._results(spikes, v, [start] * spikes.shape[0])
+        return self._result(spikes, v, start)
 
     # -- copies of the culture (batched vector environments) ------------------------------
 
@@ -218,15 +219,16 @@ class DiffraxBackend(Backend):
             self.event_simulator, self.network, states, stimulus, keys, num_steps, steps_per_row, int(offsets[0]),
             self._voltage is not None, True,
         )
-        return self._results(spikes, v), final
+        return self._results(spikes, v, np.asarray(states.step).reshape(-1).tolist()), final
 
-    def _results(self, spikes, v) -> list[RunResult]:
-        """One `RunResult` per trial of batched outputs `[B, steps, n]` (v may be None)."""
+    def _results(self, spikes, v, starts) -> list[RunResult]:
+        """One `RunResult` per trial of batched outputs `[B, steps, n]` (v may be None), trial b from step `starts[b]`."""
         spikes = np.asarray(spikes)  # one transfer, not one JAX slice per trial
         v = [None] * len(spikes) if v is None else np.asarray(v)
-        return [self._result(spikes[b], v[b]) for b in range(len(spikes))]
+        return [self._result(spikes[b], v[b], starts[b]) for b in range(len(spikes))]
 
-    def _result(self, spikes, v) -> RunResult:
+    def _result(self, spikes, v, start: int) -> RunResult:
+        """Spikes and voltage of one window that began at step `start`; voltage on the absolute sampling grid."""
         it = t = iv = volt = None
         if self.spike_gids is not None:
             steps, gids = np.nonzero(np.asarray(spikes))
@@ -234,7 +236,7 @@ class DiffraxBackend(Backend):
         if self._voltage is not None:
             gids, every = self._voltage
             iv = gids
-            volt = np.asarray(v)[::every, gids].T
+            volt = np.asarray(v)[(-start) % every :: every, gids].T
         return RunResult(it, t, iv, volt)
 
     # -- checkpoints -------------------------------------------------------------------------

@@ -504,7 +504,7 @@ class NeuronBackend(Backend):
             local = {}
             for gid, vector in traces.items():
                 values = vector.as_numpy()
-                local[gid] = values[:steps:every].copy()
+                local[gid] = values[(-start) % every : steps : every].copy()  # on the absolute sampling grid
                 vector.remove(0, vector.size() - 2)  # keep the last value: the next window's first sample
             parts = rt.world.gather(local)
             if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
@@ -513,7 +513,7 @@ class NeuronBackend(Backend):
             else:
                 merged = {gid: trace for part in parts for gid, trace in part.items()}
                 iv = requested.copy()
-            samples = len(range(0, steps, every))
+            samples = len(range((-start) % every, steps, every))
             v = np.stack([merged[g] for g in iv.tolist()]) if len(iv) else np.zeros((0, samples))
         return RunResult(it, t, iv, v)
 

@@ -32,16 +32,12 @@ import numpy as np
 
 import livn
 from livn._files import atomic_file
-from livn.errors import InvalidArgumentError, LivnError, describe
+from livn.errors import CheckpointError, InvalidArgumentError, describe
 
 FORMAT = "livn-checkpoint"
 FORMAT_VERSION = 1
 #: Identity attributes that must match between a checkpoint and the Env that loads it.
 IDENTITY = ("system", "system_digest", "model_digest", "seed", "backend")
-
-
-class CheckpointError(LivnError, ValueError):
-    """A checkpoint file is corrupt, not a livn checkpoint, or belongs to another culture."""
 
 
 # -- identity --------------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ class ChecksumMismatchError(SystemFileError):
     """A file in a system directory differs from the checksum recorded when it was written."""
 
 
+class CheckpointError(LivnError, ValueError):
+    """A checkpoint file is corrupt, not a livn checkpoint, or belongs to another culture or rank count."""
+
+
 class NotInitializedError(LivnError, RuntimeError):
     """A method that needs a built network was called before `Env.init()`."""
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from livn import settings
 from livn.backends.base import CHECKPOINT, STIMULUS_STEP, Backend
-from livn.errors import UnknownNameError
+from livn.errors import CheckpointError, UnknownNameError
 from livn.types import RunResult
 
 #: brian2 code generation targets livn accepts through LIVN_BRIAN2_TARGET ("numpy" needs no compiler).
@@ -335,8 +335,6 @@ class Brian2Backend(Backend):
         }
 
     def check_state(self, state) -> None:
-        from livn.checkpoint import CheckpointError
-
         objects = state.get("objects") if isinstance(state, dict) else None
         if not isinstance(objects, dict) or set(objects) != set(self._culture_objects()) \
                 or not {"step", "random"} <= set(state):

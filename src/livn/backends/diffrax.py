@@ -37,7 +37,7 @@ import numpy as np
 
 from livn._arrays import is_traced
 from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, UNROLL, Backend
-from livn.errors import InvalidArgumentError
+from livn.errors import CheckpointError, InvalidArgumentError
 from livn.types import RunResult
 
 jax = jnp = eqx = core = None  # JAX, jax.numpy, equinox and the JAX code; imported by _jax_modules()
@@ -256,8 +256,6 @@ class DiffraxBackend(Backend):
         }
 
     def check_state(self, state) -> None:
-        from livn.checkpoint import CheckpointError
-
         expected = self.get_state()
         try:
             shapes_match = [np.shape(a) for a in state["y"]] == [np.shape(a) for a in expected["y"]] and all(

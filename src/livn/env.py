@@ -438,7 +438,12 @@ class Env:
         if not isinstance(realtime, bool):
             raise InvalidArgumentError(f"realtime must be True or False; got {describe(realtime)}")
         latency = streaming.as_latency(latency, period)
-        driver = streaming.StreamDriver(self, duration, period, controller, latency, realtime, self._voltage_dt)
+        driver = streaming.StreamDriver(
+            start=self.t, n_channels=self.io.num_channels, n_neurons=self.num_neurons,
+            channels_of=lambda r: self.channel_recording(r.it, r.t) if r.it is not None else ({}, {}),
+            to_cells=self.cell_stimulus, duration=duration, period=period, controller=controller,
+            latency=latency, realtime=realtime, voltage_dt=self._voltage_dt,
+        )
         driver.begin()
         backend.stream(duration, period, driver.schedule, driver.on_window)
         return driver.finish()

@@ -202,27 +202,32 @@ class StreamResult:
 
 
 class StreamDriver:
-    """Turns controller decisions into the stimulus schedule a backend streams (used by `Env.stream`).
+    """Turns controller decisions into the stimulus schedule a backend streams (used by `Env.stream` and rigs).
 
     `schedule` is `[rows, n_neurons]` injected current (nA) on the 1 ms grid from the stream's
     start; `on_window(index, result)` is what the backend calls after each window and returns
     the half-open range of schedule rows it changed (or None).
+
+    **Arguments** (keyword-only): `start` (ms), `n_channels`, `n_neurons` (0: no neuron-level
+    schedule, as on a rig), `channels_of(result) -> (cit, ct)`, `to_cells(inputs uA) -> nA`
+    (None without a schedule), `duration`, `period` (ms), `controller`, `latency` (a `Latency`),
+    `realtime`, `voltage_dt` (ms, stamped on results with voltage).
     """
 
-    def __init__(self, env, duration: float, period: float, controller, latency: Latency, realtime: bool,
-                 voltage_dt: float | None = None):
-        self.env = env
-        self.voltage_dt = voltage_dt
+    def __init__(self, *, start: float, n_channels: int, n_neurons: int, channels_of, to_cells, duration: float,
+                 period: float, controller, latency: Latency, realtime: bool, voltage_dt: float | None = None):
+        self.start = start
+        self.channels_of = channels_of
+        self.to_cells = to_cells
         self.period = period
         self.controller = controller
         self.latency = latency
         self.realtime = realtime
+        self.voltage_dt = voltage_dt
         self.rows = int(round(duration / ROW_MS))
         self.windows = int(round(duration / period))
-        self.start = env.t
-        n_channels = env.io.num_channels
         self.delivered = np.zeros((self.rows, n_channels))
-        self.schedule = np.zeros((self.rows, env.num_neurons))
+        self.schedule = np.zeros((self.rows, n_neurons))
         self.results, self.decisions, self.misses, self.iteration_ms = [], [], [], []
         self._wall_start = None
         self._last = None
@@ -230,11 +235,16 @@ class StreamDriver:
     def begin(self) -> None:
         self._wall_start = self._last = time.perf_counter()
 
-    def on_window(self, index: int, result: RunResult):
-        """Called by the backend after window `index`: ask the controller, schedule its decision."""
+    def on_window(self, index: int, result: RunResult, channels: tuple | None = None):
+        """Called by the backend after window `index`: ask the controller, schedule its decision.
+
+        `channels` are the window's spikes per channel where the caller has them (a rig), else
+        they are computed from `result`.
+        """
         result = result._replace(duration=self.period, dt=self.voltage_dt if result.v is not None else None)
         self.results.append(result)
-        channels = self.env.channel_recording(result.it, result.t) if result.it is not None else ({}, {})
+        if channels is None:
+            channels = self.channels_of(result)
         window = Window(index, self.start + index * self.period, self.period, result.it, result.t, channels, result)
         began = time.perf_counter()
         try:
@@ -272,7 +282,8 @@ class StreamDriver:
         applied = max(0, stop - first)
         if applied:
             self.delivered[first:stop] = inputs[:applied]
-            self.schedule[first:stop] = self.env.cell_stimulus(inputs[:applied])
+            if self.schedule.shape[1]:
+                self.schedule[first:stop] = self.to_cells(inputs[:applied])
         self.decisions.append({
             "window": index, "decided_at": decided_at, "latency": latency, "effect_at": first * ROW_MS,
             "rows": applied, "dropped_rows": int(inputs.shape[0] - applied), "controller_ms": controller_ms,

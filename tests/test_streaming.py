@@ -147,3 +147,19 @@ def test_bad_stream_arguments_are_refused_before_anything_runs(s1_dir):
         with pytest.raises(InvalidArgumentError, match=message):
             env.stream(**arguments)
         assert env.t == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_open_loop_inputs_are_delivered_and_decisions_add_to_them(s1_dir, backend):
+    protocol = np.zeros((100, 16))
+    protocol[40:45, 2] = 5.0  # a protocol's pulse, uA
+    env = culture(s1_dir, backend)
+    streamed = env.stream(100, 10, lambda w: np.full((3, 16), 0.5) if w.index == 2 else None, latency=8, inputs=protocol)
+    expected = protocol.copy()
+    expected[38:41] += 0.5  # decided at 30 ms, effective at 38 ms
+    np.testing.assert_array_equal(streamed.delivered, expected)
+    reference = culture(s1_dir, backend)
+    open_loop = reference.run(100, reference.cell_stimulus(expected))
+    np.testing.assert_array_equal(streamed.result.it, open_loop.it)
+    with pytest.raises(InvalidArgumentError, match=r"inputs must be"):
+        env.stream(10, 10, lambda w: None, inputs=np.ones((20, 16)))

@@ -401,7 +401,7 @@ class Env:
 
     # -- closed loop ---------------------------------------------------------------------------------
 
-    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False):
+    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False, inputs=None):
         """Run `duration` ms in a closed loop: every `period` ms `controller` reads the window and stimulates.
 
         **Arguments**
@@ -415,6 +415,8 @@ class Env:
           period), ms, `"measured"` (the controller's wall time) or a `livn.streaming.Latency`
           (see `livn.streaming` for the rule).
         - `realtime`: pace simulated time to wall-clock time and record deadline misses.
+        - `inputs`: None, or open-loop electrode inputs in uA, `[rows, n_channels]` from the stream's
+          start (e.g. a protocol's stimulus), delivered as well; the controller's decisions add to them.
 
         **Returns**: a `livn.streaming.StreamResult`: the recording, the delivered electrode
         inputs (uA), every decision with its latency, and the deadline misses. The culture
@@ -438,15 +440,33 @@ class Env:
         if not isinstance(realtime, bool):
             raise InvalidArgumentError(f"realtime must be True or False; got {describe(realtime)}")
         latency = streaming.as_latency(latency, period)
+        if inputs is not None:
+            inputs = self._check_electrode_inputs(inputs, duration)
         driver = streaming.StreamDriver(
             start=self.t, n_channels=self.io.num_channels, n_neurons=self.num_neurons,
             channels_of=lambda r: self.channel_recording(r.it, r.t) if r.it is not None else ({}, {}),
             to_cells=self.cell_stimulus, duration=duration, period=period, controller=controller,
-            latency=latency, realtime=realtime, voltage_dt=self._voltage_dt,
+            latency=latency, realtime=realtime, voltage_dt=self._voltage_dt, inputs=inputs,
         )
         driver.begin()
         backend.stream(duration, period, driver.schedule, driver.on_window)
         return driver.finish()
+
+    def _check_electrode_inputs(self, inputs, duration: float) -> np.ndarray:
+        try:
+            array = np.asarray(inputs, dtype=float)
+        except (TypeError, ValueError):
+            array = None
+        rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
+        n = self.io.num_channels
+        if array is None or array.ndim != 2 or array.shape[1] != n or not 1 <= array.shape[0] <= rows:
+            raise InvalidArgumentError(
+                f"inputs must be electrode currents in uA of shape [T, {n}] with 1 <= T <= {rows} "
+                f"({STIMULUS_STEP} ms per row); got {describe(inputs)}"
+            )
+        if not np.all(np.isfinite(array)):
+            raise InvalidArgumentError("inputs contain NaN or infinite values")
+        return array
 
     # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
 

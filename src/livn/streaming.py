@@ -211,11 +211,13 @@ class StreamDriver:
     **Arguments** (keyword-only): `start` (ms), `n_channels`, `n_neurons` (0: no neuron-level
     schedule, as on a rig), `channels_of(result) -> (cit, ct)`, `to_cells(inputs uA) -> nA`
     (None without a schedule), `duration`, `period` (ms), `controller`, `latency` (a `Latency`),
-    `realtime`, `voltage_dt` (ms, stamped on results with voltage).
+    `realtime`, `voltage_dt` (ms, stamped on results with voltage), `inputs`: open-loop electrode
+    inputs (uA, `[rows, n_channels]`) delivered as well, decisions adding to them.
     """
 
     def __init__(self, *, start: float, n_channels: int, n_neurons: int, channels_of, to_cells, duration: float,
-                 period: float, controller, latency: Latency, realtime: bool, voltage_dt: float | None = None):
+                 period: float, controller, latency: Latency, realtime: bool, voltage_dt: float | None = None,
+                 inputs=None):
         self.start = start
         self.channels_of = channels_of
         self.to_cells = to_cells
@@ -226,8 +228,13 @@ class StreamDriver:
         self.voltage_dt = voltage_dt
         self.rows = int(round(duration / ROW_MS))
         self.windows = int(round(duration / period))
-        self.delivered = np.zeros((self.rows, n_channels))
+        self.base = np.zeros((self.rows, n_channels))
+        if inputs is not None:
+            self.base[: len(inputs)] = inputs[: self.rows]
+        self.delivered = self.base.copy()
         self.schedule = np.zeros((self.rows, n_neurons))
+        if inputs is not None and n_neurons:
+            self.schedule[:] = to_cells(self.delivered)
         self.results, self.decisions, self.misses, self.iteration_ms = [], [], [], []
         self._wall_start = None
         self._last = None
@@ -281,9 +288,9 @@ class StreamDriver:
         stop = min(self.rows, first + inputs.shape[0])
         applied = max(0, stop - first)
         if applied:
-            self.delivered[first:stop] = inputs[:applied]
+            self.delivered[first:stop] = self.base[first:stop] + inputs[:applied]
             if self.schedule.shape[1]:
-                self.schedule[first:stop] = self.to_cells(inputs[:applied])
+                self.schedule[first:stop] = self.to_cells(self.delivered[first:stop])
         self.decisions.append({
             "window": index, "decided_at": decided_at, "latency": latency, "effect_at": first * ROW_MS,
             "rows": applied, "dropped_rows": int(inputs.shape[0] - applied), "controller_ms": controller_ms,

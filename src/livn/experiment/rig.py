@@ -90,7 +90,8 @@ class Rig(abc.ABC):
             raise InvalidArgumentError("electrode inputs contain NaN or infinite values")
         return array
 
-    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False) -> StreamResult:
+    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False,
+               inputs=None) -> StreamResult:
         """A closed loop of `read(period)` and `stimulate(...)`, with `livn.streaming`'s latency rule.
 
         The controller gets a `livn.streaming.Window` per period (neuron-level fields where
@@ -99,7 +100,7 @@ class Rig(abc.ABC):
         driver = StreamDriver(
             start=self.time, n_channels=len(self.channels), n_neurons=0, channels_of=None, to_cells=None,
             duration=duration, period=period, controller=controller, latency=as_latency(latency, period),
-            realtime=realtime,
+            realtime=realtime, inputs=None if inputs is None else self.check_inputs(inputs),
         )
         driver.begin()
         rows = int(round(period / ROW_MS))
@@ -147,8 +148,9 @@ class SimulatedRig(Rig):
         channels = self.env.channel_recording(result.it, result.t) if result.it is not None else ({}, {})
         return Reading(start, duration, channels, result)
 
-    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False) -> StreamResult:
-        return self.env.stream(duration, period, controller, latency=latency, realtime=realtime)
+    def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False,
+               inputs=None) -> StreamResult:
+        return self.env.stream(duration, period, controller, latency=latency, realtime=realtime, inputs=inputs)
 
     def describe(self) -> dict:
         env = self.env

@@ -216,5 +216,48 @@ def sample(system, samples, out, test_samples, t_end, trials, seed, model_seed, 
     comm.print(f"wrote {path} in {time.perf_counter() - started:.1f} s on {comm.size} rank(s)")
 
 
+@main.group()
+def experiment():
+    """Closed-loop experiments from YAML files, with an audit trail (livn.experiment)."""
+
+
+@experiment.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", required=True, metavar="RUN.h5", help="The audit trail to write.")
+@click.option("--backend", default=None, help="brian2, diffrax or neuron [default: the file's, else $LIVN_BACKEND].")
+@click.option("--realtime", is_flag=True, help="Pace the culture to wall-clock time, recording deadline misses.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing audit trail at --out.")
+def experiment_run(file, out, backend, realtime, overwrite):
+    """Run the experiment in FILE; a killed run continues with `livn experiment resume RUN.h5`."""
+    from livn.experiment.runner import run_experiment
+
+    path = run_experiment(file, out, backend=backend, realtime=realtime, overwrite=overwrite)
+    click.echo(f"wrote {path}")
+
+
+@experiment.command("resume")
+@click.argument("run_file", metavar="RUN.h5", type=click.Path(exists=True, dir_okay=False))
+def experiment_resume(run_file):
+    """Continue an interrupted run from its last complete trial."""
+    from livn.experiment.runner import resume_experiment
+
+    click.echo(f"wrote {resume_experiment(run_file)}")
+
+
+@experiment.command("show")
+@click.argument("run_file", metavar="RUN.h5", type=click.Path(exists=True, dir_okay=False))
+@click.option("--plot", "plot_path", default=None, metavar="FILE.png", help="[default: RUN.png next to RUN.h5]")
+def experiment_show(run_file, plot_path):
+    """Summarise a run and write its figure (raster with stimulus marks, responses, latency histogram)."""
+    from pathlib import Path
+
+    from livn.experiment.audit import read_audit
+    from livn.experiment.report import plot, summary
+
+    audit = read_audit(run_file)
+    click.echo(summary(audit))
+    click.echo(f"figure          {plot(audit, plot_path or Path(run_file).with_suffix('.png'))}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

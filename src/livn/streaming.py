@@ -189,6 +189,7 @@ class StreamResult:
     - `deadline_misses`: with `realtime=True`, `(simulated ms, lateness ms)` of every window
       boundary reached after its wall-clock deadline.
     - `iteration_ms`: wall time of each window, simulation and controller included (ms).
+    - `channel_spikes`: `(cit, ct)`, spikes per channel over the whole stream (times from its start, ms).
     """
 
     result: RunResult | None
@@ -196,6 +197,7 @@ class StreamResult:
     decisions: list
     deadline_misses: list
     iteration_ms: np.ndarray
+    channel_spikes: tuple = ({}, {})
 
 
 # -- the stream driver: one place for every backend --------------------------------------------------------
@@ -236,6 +238,7 @@ class StreamDriver:
         if inputs is not None and n_neurons:
             self.schedule[:] = to_cells(self.delivered)
         self.results, self.decisions, self.misses, self.iteration_ms = [], [], [], []
+        self.window_channels = []
         self._wall_start = None
         self._last = None
 
@@ -252,6 +255,7 @@ class StreamDriver:
         self.results.append(result)
         if channels is None:
             channels = self.channels_of(result)
+        self.window_channels.append(channels)
         window = Window(index, self.start + index * self.period, self.period, result.it, result.t, channels, result)
         began = time.perf_counter()
         try:
@@ -311,5 +315,11 @@ class StreamDriver:
     def finish(self) -> StreamResult:
         """The stream so far as a `StreamResult`."""
         whole = RunResult.concat(self.results) if self.results else None
+        cit, ct = {}, {}
+        for index, (gids, times) in enumerate(self.window_channels):
+            for channel in times:
+                cit.setdefault(channel, []).append(np.asarray(gids[channel], np.int64))
+                ct.setdefault(channel, []).append(np.round(np.asarray(times[channel], float) + index * self.period, 6))
+        channels = ({c: np.concatenate(v) for c, v in cit.items()}, {c: np.concatenate(v) for c, v in ct.items()})
         return StreamResult(whole, self.delivered, list(self.decisions), list(self.misses),
-                            np.asarray(self.iteration_ms))
+                            np.asarray(self.iteration_ms), channels)

@@ -268,12 +268,12 @@ class Brian2Backend(Backend):
         device.set_random_state(self._random_state)
         try:
             self.b2_network.run(windows * period * b2.ms, namespace=self._namespace, report=None)
+            hand_over()  # the last window
         finally:
             self._random_state = device.get_random_state()
             device.set_random_state(outer)
             self.b2_network.remove(operation)
-        hand_over()  # the last window
-        self._collect(start)  # empties the monitors
+            self._collect(start)  # empties the monitors, also when a window's hand-over raised
 
     def _window(self, start: int, seen: dict) -> RunResult:
         """What the monitors recorded since the last window, as a `RunResult` from step `start`."""

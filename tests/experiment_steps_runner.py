@@ -25,3 +25,12 @@ class FailsInTrial(Step):
         if data["trial"] == 1 and data["window"].index == 2:
             raise RuntimeError("the decoder lost its channel map")
         return None
+
+
+class BadStimulus(Step):
+    """Returns a stimulus with NaN in trial 1."""
+
+    def process(self, data, context):
+        if data["trial"] == 1:
+            return {"stimulus": [[float("nan")] * 16]}
+        return None

@@ -113,6 +113,16 @@ def test_steps_change_parameters_and_failures_follow_their_policy(s1_dir, tmp_pa
     assert stopped.status == "stopped" and stopped.completed_trials == 2
 
 
+def test_a_stimulus_that_cannot_be_delivered_stops_the_run_keeping_what_was_recorded(s1_dir, tmp_path):
+    config = small(3)
+    config["pipeline"] = [{"name": "bad", "step": "experiment_steps_runner:BadStimulus"}]
+    audit = read_audit(run_experiment(config, tmp_path / "run.h5", progress=False))
+    assert audit.status == "stopped" and audit.completed_trials == 2
+    assert audit.trial(0)["complete"] and not audit.trial(1)["complete"]
+    (error,) = audit.errors
+    assert "NaN" in error["type"] + error["message"] + error["traceback"] and error["trial"] == 1
+
+
 def test_the_same_experiment_runs_unchanged_on_a_replay_rig(s1_dir, tmp_path):
     from livn.env import Env
 

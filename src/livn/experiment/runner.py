@@ -154,9 +154,13 @@ class ExperimentRun:
             stream = self.rig.stream(spec.trial_ms, spec.period_ms, controller, latency=spec.latency,
                                      realtime=self.realtime, inputs=inputs)
         except ControllerError as error:
-            if not isinstance(error.__cause__, _StopTrial):
-                raise
             stream, complete = error.partial, False
+            if not isinstance(error.__cause__, _StopTrial):  # a step returned a stimulus that cannot be delivered
+                import traceback
+
+                audit.record_error(self.rig.time, "pipeline", str(error), "".join(traceback.format_exception(error)),
+                                   "stop")
+                self.stopped = True
         self._record_stream(audit, start, stream, inputs)
         results.update(self._responses(stream))
         fired.append("trial_end")

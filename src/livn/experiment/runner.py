@@ -71,7 +71,9 @@ class ExperimentRun:
             for i, (name, entry) in enumerate(spec.roving.items())
         }
         self.parameters = dict(spec.parameters)
-        self.pipeline = Pipeline(spec.pipeline, {"experiment": spec.name, "seed": spec.seed})
+        self.pipeline = Pipeline(spec.pipeline, {  # what steps know before the run (see livn.experiment.pipeline)
+            "experiment": spec.name, "seed": spec.seed, "period_ms": spec.period_ms, "n_channels": len(rig.channels),
+            "num_neurons": self.env.num_neurons if self.env is not None else None})
         self.stopped = False
 
     @staticmethod

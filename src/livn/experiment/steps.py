@@ -53,7 +53,7 @@ class RateClamp(Step):
     Results (updated every period, so the trial's last value covers the whole trial):
     `clamp_rate_hz` (mean rate over the second half of the trial's windows so far),
     `clamp_error_pct` (100 * |that - setpoint| / setpoint), `clamp_mean_uA` (mean amplitude
-    over the same windows), `clamp_setpoint_hz`.
+    delivered over the same windows; 0 when not `enabled`), `clamp_setpoint_hz`.
 
     **Arguments**
     - `setpoint_hz`: the target population rate, Hz (> 0).
@@ -94,7 +94,8 @@ class RateClamp(Step):
             self._new_trial(data["trial"])
         rate = _population_rate(window, self.neurons)
         self.rate_sums.append(self.rate_sums[-1] + rate)
-        self.amplitude_sums.append(self.amplitude_sums[-1] + self.amplitude)  # what this window received (approx.)
+        delivered = self.amplitude if self.enabled else 0.0  # what this window received (one period late: approx.)
+        self.amplitude_sums.append(self.amplitude_sums[-1] + delivered)
         if self.smoothed is None or self.smoothing_ms <= 0:
             self.smoothed = rate if self.smoothed is None or self.smoothing_ms <= 0 else self.smoothed
         else:
@@ -184,8 +185,9 @@ class BurstQuieting(Step):
                 0.0, 0
         rows = int(round(window.duration))
         if self.open_loop is not None:
-            # the pulses due in the period this decision is applied to (one period after the window, by default)
-            lo = window.start - self.trial_start + window.duration
+            # the pulses due in the period this decision is applied to: with the default latency (one
+            # period) what is decided after window k is applied during window k + 2
+            lo = window.start - self.trial_start + 2 * window.duration
             times = self.open_loop[(self.open_loop >= lo) & (self.open_loop < lo + window.duration)]
             offsets = np.floor(times - lo).astype(int)
         else:

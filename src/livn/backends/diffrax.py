@@ -150,8 +150,11 @@ class DiffraxBackend(Backend):
         if key is None:
             key = self.run_key
         if stimulus is None:
-            stimulus = jnp.zeros((1, self.num_neurons), _float_dtype())
-        stimulus = jnp.asarray(stimulus, _float_dtype())
+            stimulus = np.zeros((1, self.num_neurons))
+        if isinstance(stimulus, np.ndarray):  # converted on the host: no extra XLA dispatch per call
+            stimulus = np.asarray(stimulus, np.dtype(_float_dtype()))
+        else:
+            stimulus = jnp.asarray(stimulus, _float_dtype())
         simulator = self.event_simulator if events else self.simulator
         args = (num_steps, steps_per_row, offset, voltage, events)
         if stimulus.ndim == 3:

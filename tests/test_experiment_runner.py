@@ -113,6 +113,26 @@ def test_steps_change_parameters_and_failures_follow_their_policy(s1_dir, tmp_pa
     assert stopped.status == "stopped" and stopped.completed_trials == 2
 
 
+def test_sinks_see_every_window_and_an_mea_file_replaces_the_systems(s1_dir, tmp_path):
+    import csv
+    import json
+
+    from livn.io import MEA
+
+    mea = MEA.grid(40, 40, rows=2, columns=8)
+    (tmp_path / "mea.json").write_text(json.dumps(mea.to_dict()))
+    config = small(2)
+    config["mea"] = str(tmp_path / "mea.json")
+    config["sinks"] = [{"name": "counts", "step": "livn.experiment.steps:ChannelCountsCSV",
+                        "options": {"path": str(tmp_path / "counts.csv")}}]
+    audit = read_audit(run_experiment(config, tmp_path / "run.h5", progress=False))
+    rows = list(csv.DictReader(open(tmp_path / "counts.csv")))
+    assert len(rows) == 20 and [float(r["start_ms"]) for r in rows[:3]] == [0, 10, 20]
+    assert "counts" in audit.step_sources
+    total = sum(int(v) for r in rows for k, v in r.items() if k.startswith("channel_"))
+    assert total == sum(len(audit.trial(i)["channel_spikes"][1][c]) for i in range(2) for c in range(16))
+
+
 def test_a_stimulus_that_cannot_be_delivered_stops_the_run_keeping_what_was_recorded(s1_dir, tmp_path):
     config = small(3)
     config["pipeline"] = [{"name": "bad", "step": "experiment_steps_runner:BadStimulus"}]

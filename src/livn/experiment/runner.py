@@ -71,6 +71,7 @@ class ExperimentRun:
             for i, (name, entry) in enumerate(spec.roving.items())
         }
         self.parameters = dict(spec.parameters)
+        self.sinks = Pipeline(spec.sinks, {"experiment": spec.name, "seed": spec.seed, "period_ms": spec.period_ms})
         self.pipeline = Pipeline(spec.pipeline, {  # what steps know before the run (see livn.experiment.pipeline)
             "experiment": spec.name, "seed": spec.seed, "period_ms": spec.period_ms, "n_channels": len(rig.channels),
             "num_neurons": self.env.num_neurons if self.env is not None else None})
@@ -81,7 +82,15 @@ class ExperimentRun:
         from livn.env import Env
         from livn.system import make
 
-        env = Env(make(spec.system), seed=spec.seed, backend=backend or spec.backend).init().apply_model_defaults()
+        io = None
+        if spec.mea is not None:
+            import json
+
+            from livn.io import MEA
+
+            io = MEA.from_dict(json.loads(Path(spec.mea).read_text()))
+        env = Env(make(spec.system), io=io, seed=spec.seed, backend=backend or spec.backend).init()
+        env.apply_model_defaults()
         spikes = spec.recordings.get("spikes", True)
         env.record_spikes(None if spikes is True else spikes)
         voltage = spec.recordings.get("voltage")
@@ -108,6 +117,7 @@ class ExperimentRun:
         if first_trial == 0:
             audit.record_event(self.rig.time, "experiment_start", self.rig.describe())
         self.pipeline.start()
+        self.sinks.start()
         try:
             bar = tqdm(range(first_trial, spec.trials), desc=f"livn: {spec.name}", unit="trial", disable=not progress,
                        initial=first_trial, total=spec.trials)
@@ -117,6 +127,7 @@ class ExperimentRun:
                     break
         finally:
             self.pipeline.stop()
+            self.sinks.stop()
         audit.record_event(self.rig.time, "experiment_end", {"stopped": self.stopped})
         audit.finish("stopped" if self.stopped else "complete", end_ms=self.rig.time)
 
@@ -146,6 +157,7 @@ class ExperimentRun:
             if outcome.skip_trial:
                 raise _StopTrial()
             updates = outcome.data
+            self._sink(audit, updates, results, fired, window.start)
             changes.update(updates.get("parameter_changes") or {})
             results.update(updates.get("results") or {})
             fired.extend(updates.get("events") or [])
@@ -222,9 +234,25 @@ class ExperimentRun:
             elif binding.get("stop"):
                 self.stopped = True
 
+    def _sink(self, audit: AuditTrail, data: dict, results: dict, fired: list, time_ms: float) -> None:
+        """Hand the window's data, with the pipeline's decision, to the sinks; keep only their results and events."""
+        if not self.spec.sinks:
+            return
+        try:
+            outcome = self.sinks.run(dict(data))
+        except PipelineStopped as stop:
+            self._record_failures(audit, [stop.outcome], time_ms)
+            self.stopped = True
+            raise _StopTrial() from None
+        self._record_failures(audit, outcome.failures, time_ms)
+        results.update(outcome.data.get("results") or {})
+        fired.extend(outcome.data.get("events") or [])
+        if outcome.skip_trial:
+            raise _StopTrial()
+
     def _record_failures(self, audit: AuditTrail, outcomes, time_ms: float) -> None:
         for outcome in outcomes:
-            policy = next(s.policy for s in self.spec.pipeline if s.name == outcome.step)
+            policy = next(s.policy for s in [*self.spec.pipeline, *self.spec.sinks] if s.name == outcome.step)
             error = f"{outcome.error_type}: {outcome.message}" if outcome.error_type else str(outcome.failure)
             audit.record_error(time_ms, outcome.step, error, outcome.traceback or "", policy)
 
@@ -268,7 +296,8 @@ def run_experiment(experiment, out, *, backend: str | None = None, realtime: boo
     out = Path(out)
     run = ExperimentRun(spec, out, backend=backend, realtime=realtime, rig=rig)
     config = {**spec.config, "backend": run.env.backend_name} if run.env is not None else dict(spec.config)
-    audit = AuditTrail.create(out, config, spec.seed, run.simulators(), run.pipeline.sources(), overwrite=overwrite)
+    sources = {**run.pipeline.sources(), **run.sinks.sources()}
+    audit = AuditTrail.create(out, config, spec.seed, run.simulators(), sources, overwrite=overwrite)
     run.run(audit, 0, progress)
     _remove_checkpoints(out)
     return out

@@ -20,6 +20,9 @@ protocol:
     - {event: burst_detected, set: {amplitude_uA: 1}}
 pipeline:                   # user steps, in order (livn.experiment.pipeline)
   - {name: counter, step: "my_module:Counter", options: {}, process: false, deadline_ms: 500, policy: skip_trial}
+sinks:                      # steps that consume every window after the pipeline decided (saving, display)
+  - {name: counts, step: "livn.experiment.steps:ChannelCountsCSV", options: {path: counts.csv}}
+mea: null                   # optional: a mea.json file (livn.io.MEA) instead of the system's electrode layout
 ```
 
 Times are ms, electrode currents uA. `load_experiment(path_or_dict)` returns an
@@ -43,7 +46,8 @@ BUILTIN_EVENTS = ("experiment_start", "experiment_end", "trial_start", "trial_en
 #: What an action bound to an event may do.
 ACTIONS = ("log", "set", "stop")
 STIMULI = (None, "pulse")
-TOP_KEYS = {"name", "system", "backend", "seed", "recordings", "period_ms", "latency", "protocol", "pipeline"}
+TOP_KEYS = {"name", "system", "backend", "seed", "recordings", "period_ms", "latency", "protocol", "pipeline",
+            "sinks", "mea"}
 PROTOCOL_KEYS = {"trials", "parameters", "roving", "windows", "stimulus", "events"}
 WINDOW_KEYS = ("pre_ms", "stimulus_ms", "post_ms", "iti_ms")
 
@@ -76,6 +80,8 @@ class ExperimentSpec:
     stimulus: str | None
     events: list
     pipeline: list
+    sinks: list
+    mea: str | None
 
     @property
     def trial_ms(self) -> float:
@@ -160,12 +166,16 @@ class _Checker:
             self.fail("protocol", f"is required: a mapping; got {describe(protocol)}")
             protocol = {}
         proto = self.protocol(protocol, period)
-        pipeline = self.pipeline(data.get("pipeline", []))
+        pipeline = self.pipeline(data.get("pipeline", []), "pipeline")
+        sinks = self.pipeline(data.get("sinks", []), "sinks", taken={s.name for s in pipeline})
+        mea = data.get("mea")
+        if mea is not None and not (isinstance(mea, str) and Path(mea).is_file()):
+            self.fail("mea", f"must be null (the system's electrodes) or the path of a mea.json file; got {describe(mea)}")
         if self.problems:
             return None
         return ExperimentSpec(
             config=data, name=data["name"], system=data["system"], backend=backend, seed=seed, recordings=recordings,
-            period_ms=period, latency=latency, pipeline=pipeline, **proto,
+            period_ms=period, latency=latency, pipeline=pipeline, sinks=sinks, mea=mea, **proto,
         )
 
     def protocol(self, data: dict, period: float) -> dict:
@@ -253,15 +263,15 @@ class _Checker:
             self.fail(f"{path}.response", "a staircase needs the name of the trial result it adapts to")
         return {"selector": kind, "values": list(values), "options": dict(options or {}), "response": response}
 
-    def pipeline(self, steps) -> list:
+    def pipeline(self, steps, key: str, taken: set = frozenset()) -> list:
         from livn.experiment.pipeline import StepSpec, load_step_class
 
         if not isinstance(steps, list):
-            self.fail("pipeline", f"must be a list of steps; got {describe(steps)}")
+            self.fail(key, f"must be a list of steps; got {describe(steps)}")
             return []
-        out, names = [], set()
+        out, names = [], set(taken)
         for index, entry in enumerate(steps):
-            where = f"pipeline[{index}]"
+            where = f"{key}[{index}]"
             try:
                 spec = StepSpec.from_dict(entry, where)
                 load_step_class(spec.target, f"{where}.step")

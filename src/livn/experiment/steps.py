@@ -3,6 +3,7 @@
 - `RateClamp`: holds the population firing rate at a setpoint with a PI controller on the
   stimulation amplitude (after the response clamp of Wallach et al. 2011 and the optogenetic
   feedback control of Newman et al. 2015); `examples/experiments/activity_clamp.yml`.
+- `ChannelCountsCSV` (a sink): appends every window's spike count per channel to a CSV file.
 - `BurstQuieting`: distributed brief pulses on a rotating set of electrodes, at a rate that
   rises with the recent population rate (after Wagenaar et al. 2005), or the same number of
   pulses at seeded random times (open loop); `examples/experiments/burst_quieting.yml`.
@@ -212,3 +213,31 @@ class BurstQuieting(Step):
         self.count = results["stimuli"]
         results["stimulus_rate_hz"] = 1e3 * self.count / (window.start - self.trial_start + window.duration)
         return {"stimulus": stimulus, "results": results}
+
+
+class ChannelCountsCSV(Step):
+    """A sink: appends one row per window to the CSV file `path`: trial, window start (ms), spikes per channel.
+
+    The file gets a header on first use and each row is flushed as it is written, so a killed run
+    keeps every window that was handed over. Returns nothing (sinks do not steer the culture).
+    """
+
+    def __init__(self, path: str, channels: int = 16):
+        if not isinstance(path, str) or not path:
+            raise InvalidArgumentError(f"path must be a file path for the CSV; got {path!r}")
+        self.path, self.channels = path, int(channels)
+
+    def setup(self, context):
+        import os
+
+        self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 - kept open for the run, closed in teardown
+        if os.path.getsize(self.path) == 0:
+            self._file.write("trial,start_ms," + ",".join(f"channel_{c}" for c in range(self.channels)) + "\n")
+
+    def process(self, data, context):
+        counts = [len(data["window"].channels[1].get(c, ())) for c in range(self.channels)]
+        self._file.write(f"{data['trial']},{data['window'].start:g}," + ",".join(map(str, counts)) + "\n")
+        return None
+
+    def teardown(self):
+        self._file.close()

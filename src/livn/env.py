@@ -34,7 +34,7 @@ from livn.errors import (
     UnknownNameError,
     describe,
 )
-from livn.io import MEA
+from livn.io import MEA, check_electrode_inputs
 from livn.models import CultureModel, check_weights, lower, projection_name
 from livn.system import System
 from livn.types import RunResult
@@ -441,7 +441,7 @@ class Env:
             raise InvalidArgumentError(f"realtime must be True or False; got {describe(realtime)}")
         latency = streaming.as_latency(latency, period)
         if inputs is not None:
-            inputs = self._check_electrode_inputs(inputs, duration)
+            inputs = check_electrode_inputs(inputs, self.io.num_channels, math.ceil(duration / STIMULUS_STEP - 1e-9))
         driver = streaming.StreamDriver(
             start=self.t, n_channels=self.io.num_channels, n_neurons=self.num_neurons,
             channels_of=lambda r: self.channel_recording(r.it, r.t) if r.it is not None else ({}, {}),
@@ -451,22 +451,6 @@ class Env:
         driver.begin()
         backend.stream(duration, period, driver.schedule, driver.on_window)
         return driver.finish()
-
-    def _check_electrode_inputs(self, inputs, duration: float) -> np.ndarray:
-        try:
-            array = np.asarray(inputs, dtype=float)
-        except (TypeError, ValueError):
-            array = None
-        rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
-        n = self.io.num_channels
-        if array is None or array.ndim != 2 or array.shape[1] != n or not 1 <= array.shape[0] <= rows:
-            raise InvalidArgumentError(
-                f"inputs must be electrode currents in uA of shape [T, {n}] with 1 <= T <= {rows} "
-                f"({STIMULUS_STEP} ms per row); got {describe(inputs)}"
-            )
-        if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("inputs contain NaN or infinite values")
-        return array
 
     # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
 

@@ -45,6 +45,29 @@ def check_neuron_coordinates(neuron_coordinates) -> np.ndarray:
     return coords
 
 
+def check_electrode_inputs(inputs, n_channels: int, max_rows: int | None = None, name: str = "inputs",
+                           row_ms: float = 1.0) -> np.ndarray:
+    """Electrode inputs as a float `[rows, n_channels]` array of finite currents in uA, or a clear error.
+
+    **Arguments**: `inputs` (array-like, uA); `n_channels`; `max_rows` (None: any number >= 1);
+    `name` (for messages); `row_ms` (ms per row, for messages).
+    """
+    try:
+        array = np.asarray(inputs, dtype=float)
+    except (TypeError, ValueError):
+        array = None
+    too_many = max_rows is not None and array is not None and array.ndim == 2 and array.shape[0] > max_rows
+    if array is None or array.ndim != 2 or array.shape[1] != n_channels or array.shape[0] < 1 or too_many:
+        rows = "rows >= 1" if max_rows is None else f"1 <= rows <= {max_rows}"
+        raise InvalidArgumentError(
+            f"{name} must be electrode currents in uA of shape [rows, {n_channels}] with {rows} "
+            f"({row_ms:g} ms per row); got {describe(inputs)}"
+        )
+    if not np.all(np.isfinite(array)):
+        raise InvalidArgumentError(f"{name} contain NaN or infinite values")
+    return array
+
+
 class MEA:
     """Electrode layout of a multi-electrode array.
 

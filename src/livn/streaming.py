@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livn.errors import InvalidArgumentError, LivnError, describe
+from livn.io import check_electrode_inputs
 from livn.types import RunResult
 
 #: Time covered by one row of the stimulus grid, ms.
@@ -274,18 +275,11 @@ class StreamDriver:
         return changed
 
     def _schedule(self, index: int, inputs, controller_ms: float):
-        n_channels = self.delivered.shape[1]
         try:
-            inputs = np.asarray(inputs, dtype=float)
-        except (TypeError, ValueError):
-            inputs = None
-        if inputs is None or inputs.ndim != 2 or inputs.shape[1] != n_channels or inputs.shape[0] < 1:
-            raise ControllerError(
-                f"the controller returned {describe(inputs)} at window {index}; it must return None or electrode "
-                f"inputs in uA of shape [rows, {n_channels}] (one row per {ROW_MS} ms)", self.finish(),
-            )
-        if not np.all(np.isfinite(inputs)):
-            raise ControllerError(f"the controller returned NaN or infinite inputs at window {index}", self.finish())
+            inputs = check_electrode_inputs(inputs, self.delivered.shape[1], name="the controller's inputs",
+                                            row_ms=ROW_MS)
+        except InvalidArgumentError as e:
+            raise ControllerError(f"at window {index}: {e}", self.finish()) from None
         decided_at = (index + 1) * self.period
         latency = self.latency(controller_ms)
         first = math.ceil((decided_at + latency) / ROW_MS - 1e-9)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livn.errors import InvalidArgumentError, describe
+from livn.io import check_electrode_inputs
 from livn.streaming import ROW_MS, ControllerError, StreamDriver, StreamResult, as_latency
 from livn.types import RunResult
 
@@ -77,18 +78,7 @@ class Rig(abc.ABC):
 
     def check_inputs(self, inputs) -> np.ndarray:
         """`inputs` as a float `[rows, n_channels]` array of finite uA, or an error saying what is accepted."""
-        try:
-            array = np.asarray(inputs, dtype=float)
-        except (TypeError, ValueError):
-            array = None
-        n = len(self.channels)
-        if array is None or array.ndim != 2 or array.shape[1] != n or array.shape[0] < 1:
-            raise InvalidArgumentError(
-                f"electrode inputs must have shape [rows, {n}] (uA, one row per {ROW_MS} ms); got {describe(inputs)}"
-            )
-        if not np.all(np.isfinite(array)):
-            raise InvalidArgumentError("electrode inputs contain NaN or infinite values")
-        return array
+        return check_electrode_inputs(inputs, len(self.channels), name="electrode inputs", row_ms=ROW_MS)
 
     def stream(self, duration: float, period: float, controller, latency=None, realtime: bool = False,
                inputs=None) -> StreamResult:

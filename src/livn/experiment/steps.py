@@ -37,6 +37,15 @@ def _neurons(option, context: dict) -> int:
     return neurons
 
 
+def _know_the_culture(step, context: dict) -> None:
+    """Set `step.neurons` and `step.n_channels` from the context; check `step.channels` against them."""
+    step.neurons = _neurons(step.neurons_option, context)
+    step.n_channels = int(context.get("n_channels") or 16)
+    bad = [c for c in step.channels if not 0 <= c < step.n_channels]
+    if bad:
+        raise InvalidArgumentError(f"channels: {bad} are not channels 0..{step.n_channels - 1}")
+
+
 class RateClamp(Step):
     """Clamp the population firing rate at `setpoint_hz` with a PI controller on the stimulation amplitude.
 
@@ -78,11 +87,7 @@ class RateClamp(Step):
         self.smoothing_ms, self.neurons_option, self.enabled = float(smoothing_ms), neurons, bool(enabled)
 
     def setup(self, context: dict) -> None:
-        self.neurons = _neurons(self.neurons_option, context)
-        self.n_channels = int(context.get("n_channels") or 16)
-        bad = [c for c in self.channels if not 0 <= c < self.n_channels]
-        if bad:
-            raise InvalidArgumentError(f"channels: {bad} are not channels 0..{self.n_channels - 1}")
+        _know_the_culture(self, context)
         self.trial = None
 
     def _new_trial(self, trial) -> None:
@@ -172,11 +177,7 @@ class BurstQuieting(Step):
             self.open_loop = np.sort(rng.uniform(0.0, float(open_loop_duration_ms), int(open_loop_stimuli)))
 
     def setup(self, context: dict) -> None:
-        self.neurons = _neurons(self.neurons_option, context)
-        self.n_channels = int(context.get("n_channels") or 16)
-        bad = [c for c in self.channels if not 0 <= c < self.n_channels]
-        if bad:
-            raise InvalidArgumentError(f"channels: {bad} are not channels 0..{self.n_channels - 1}")
+        _know_the_culture(self, context)
         self.trial, self.next_channel = None, 0
 
     def process(self, data: dict, context: dict) -> dict:

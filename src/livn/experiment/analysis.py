@@ -21,7 +21,8 @@ from livn.errors import InvalidArgumentError
 
 
 def _trials(audit):
-    return [audit.trial(i) for i in range(audit.completed_trials) if audit.trial(i)["complete"]]
+    trials = (audit.trial(i) for i in range(audit.completed_trials))  # each read from the file once
+    return [trial for trial in trials if trial["complete"]]
 
 
 def recruitment(audit, parameter: str = "amplitude_uA") -> dict:

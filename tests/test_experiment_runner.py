@@ -50,6 +50,10 @@ def test_a_protocol_runs_into_its_audit_trail(s1_dir, tmp_path):
         assert pulse.tolist() == [10, 11]  # width 2 ms at the stimulus window (pre = 10 ms)
         assert np.all(stimulus["inputs_uA"][10:12, 5] == trial["parameters"]["amplitude_uA"])
         assert [e["name"] for e in trial["events"]][:2] == ["trial_start", "stimulus_delivered"]
+        when = {e["name"]: e["time_ms"] for e in trial["events"]}  # each event at the time it happened
+        assert when["trial_start"] == pytest.approx(trial["start_ms"])
+        assert when["stimulus_delivered"] == pytest.approx(trial["start_ms"] + 10)
+        assert when["trial_end"] == pytest.approx(trial["start_ms"] + 100)
         assert len(trial["latency_ms"]) == 10  # 100 ms trials, 10 ms period
         assert set(trial["results"]) >= {"baseline_spikes", "response_spikes", "responded", "selectors"}
         gids, times = trial["spikes"]
@@ -115,7 +119,6 @@ def test_steps_change_parameters_and_failures_follow_their_policy(s1_dir, tmp_pa
 
 def test_sinks_see_every_window_and_an_mea_file_replaces_the_systems(s1_dir, tmp_path):
     import csv
-    import json
 
     from livn.io import MEA
 
@@ -129,6 +132,10 @@ def test_sinks_see_every_window_and_an_mea_file_replaces_the_systems(s1_dir, tmp
     rows = list(csv.DictReader(open(tmp_path / "counts.csv")))
     assert len(rows) == 20 and [float(r["start_ms"]) for r in rows[:3]] == [0, 10, 20]
     assert "counts" in audit.step_sources
+    from livn.experiment.runner import ExperimentRun
+
+    culture = ExperimentRun._culture(load_experiment(config), None)  # how the runner builds the culture
+    assert culture.io.to_dict() == mea.to_dict()
     total = sum(int(v) for r in rows for k, v in r.items() if k.startswith("channel_"))
     assert total == sum(len(audit.trial(i)["channel_spikes"][1][c]) for i in range(2) for c in range(16))
 

@@ -14,7 +14,6 @@ Cache location: `livn.settings.nrnmech_dir()` (`$LIVN_NRNMECH_DIR`, else
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import shutil
 import subprocess

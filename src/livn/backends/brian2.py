@@ -10,6 +10,8 @@ The backend trusts its arguments: `livn.env.Env` validates them.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from livn import settings
@@ -358,6 +360,7 @@ def _buffer_size() -> int:
     return _BUFFER_SIZE
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
     import ctypes
     import ctypes.util

@@ -132,16 +132,16 @@ class ExperimentRun:
         audit.finish("stopped" if self.stopped else "complete", end_ms=self.rig.time)
 
     def trial(self, audit: AuditTrail, index: int) -> None:
-        spec, windows = self.spec, self.spec.windows
+        spec = self.spec
         parameters = dict(self.parameters)
         for name, selector in self.selectors.items():
             parameters[name] = selector.next()
         start = self.rig.time
         audit.begin_trial(index, start, parameters)
-        fired = ["trial_start"]
+        fired = [(start, "trial_start")]  # (time ms, event), recorded when it happened
         inputs = self._protocol_stimulus(parameters)
         if inputs is not None:
-            fired.append("stimulus_delivered")
+            fired.append((start + spec.windows["pre_ms"], "stimulus_delivered"))
         results, changes, burst = {}, {}, {"on": False}
 
         def controller(window):
@@ -160,7 +160,7 @@ class ExperimentRun:
             self._sink(audit, updates, results, fired, window.start)
             changes.update(updates.get("parameter_changes") or {})
             results.update(updates.get("results") or {})
-            fired.extend(updates.get("events") or [])
+            fired.extend((window.start, name) for name in updates.get("events") or [])
             return updates.get("stimulus")
 
         complete = True
@@ -177,10 +177,10 @@ class ExperimentRun:
                 self.stopped = True
         self._record_stream(audit, start, stream, inputs)
         results.update(self._responses(stream))
-        fired.append("trial_end")
-        for name in fired:
-            audit.record_event(start, name)
-            self._act(audit, name, start)
+        fired.append((self.rig.time, "trial_end"))
+        for time_ms, name in sorted(fired, key=lambda event: event[0]):
+            audit.record_event(time_ms, name)
+            self._act(audit, name, time_ms)
         for name, value in changes.items():
             audit.record_parameter_change(self.rig.time, name, self.parameters.get(name), value, who="pipeline")
             self.parameters[name] = value
@@ -218,7 +218,7 @@ class ExperimentRun:
         else:
             active = sum(1 for t in window.channels[1].values() if len(t)) / max(1, len(self.rig.channels))
         if active >= BURST_FRACTION and not burst["on"]:
-            fired.append("burst_detected")
+            fired.append((window.start, "burst_detected"))
         burst["on"] = active >= BURST_FRACTION
 
     def _act(self, audit: AuditTrail, event: str, time_ms: float) -> None:
@@ -246,7 +246,7 @@ class ExperimentRun:
             raise _StopTrial() from None
         self._record_failures(audit, outcome.failures, time_ms)
         results.update(outcome.data.get("results") or {})
-        fired.extend(outcome.data.get("events") or [])
+        fired.extend((time_ms, name) for name in outcome.data.get("events") or [])
         if outcome.skip_trial:
             raise _StopTrial()
 

@@ -18,6 +18,7 @@ Capabilities (class attribute `capabilities`):
 | `copies` | `initial_states`, `run_copies`, `select_copies`: B copies of the culture, each with its own state |
 | `mpi` | cells spread over MPI ranks; every method is collective (SPMD) |
 | `checkpoint` | `get_state` / `set_state`: the whole dynamic state, for `Env.save_state` |
+| `plasticity` | `synapse_weights` / `set_synapse_weights` per synapse, and `set_plasticity`: the rules of `livn.models.plasticity` change weights during runs |
 
 Backend options (`Env(..., backend_options={...})`) are keyword arguments of
 the constructor; `options` names and describes the ones a backend takes.
@@ -33,6 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from livn.models.lowering import LoweredNetwork
+from livn.models.plasticity import PlasticSynapses
 from livn.types import RunResult
 
 BATCH = "batch"
@@ -41,6 +43,7 @@ UNROLL = "unroll"
 COPIES = "copies"
 MPI = "mpi"
 CHECKPOINT = "checkpoint"
+PLASTICITY = "plasticity"
 
 #: Every capability a backend may declare, with what it means.
 CAPABILITIES = {
@@ -50,6 +53,7 @@ CAPABILITIES = {
     COPIES: "copy_states/run_copies/select_copies step B copies of the culture, each with its own state",
     MPI: "the cells are spread over MPI ranks; every call is collective",
     CHECKPOINT: "save_state/load_state write and restore the whole dynamic state",
+    PLASTICITY: "synaptic weights are read and set per synapse, and STDP rules change them during runs",
 }
 
 #: Time covered by one row of a stimulus array, ms.
@@ -152,6 +156,40 @@ class Backend(abc.ABC):
         Collective backends (`mpi`) tell the other ranks, so that they raise too instead
         of waiting; the others have nothing to do.
         """
+
+    # -- plasticity (capability `plasticity`) ------------------------------------------------------
+    #
+    # Semantics, identical on every backend (`livn.models.plasticity` has the equations). In
+    # integration step k (t_k = k dt):
+    #   1. the membrane, conductance and noise equations advance one step; 2. threshold: the
+    #   neurons with v >= v_peak spike "in step k";
+    #   3. arrivals of step k (spikes whose axonal delay ends in step k), synapse by synapse:
+    #      the conductance increment uses w before this arrival's update (w x for AMPA, w for
+    #      GABA_A); then a_pre <- a_pre exp(-(k - k_pre) dt / tau_pre) + 1 and, with a_post decayed
+    #      to step k (without this step's postsynaptic spike),
+    #      w <- clip(w + pre_offset + (pre_w w + pre_c) a_post, 0, w_max);
+    #   4. postsynaptic spikes of step k, for every plastic synapse onto a neuron that spiked:
+    #      a_post <- a_post exp(-(k - k_post) dt / tau_post) + 1 and, with a_pre decayed to step k
+    #      (this step's arrivals included), w <- clip(w + (post_w w + post_c) a_pre, 0, w_max);
+    #   5. reset of the neurons that spiked.
+    # Only synapses with `plastic` True change. Traces start at 0 when rules are set and after
+    # `clear`; `clear` keeps the weights (learned weights are not undone). With the capability,
+    # `get_state` includes every synapse's weight and traces.
+
+    def synapse_weights(self) -> np.ndarray:
+        """Every synapse's weight, nS: float64 `[num_edges]` in the lowered network's edge order.
+
+        Collective under `mpi`; every rank gets the whole array.
+        """
+        raise NotImplementedError(f"the {self.name!r} backend does not declare the 'plasticity' capability")
+
+    def set_synapse_weights(self, weights: np.ndarray) -> None:
+        """Set every synapse's weight (nS) from float64 `[num_edges]` in edge order (every rank passes all)."""
+        raise NotImplementedError(f"the {self.name!r} backend does not declare the 'plasticity' capability")
+
+    def set_plasticity(self, synapses: PlasticSynapses | None) -> None:
+        """Turn the lowered rules on (`synapses`; traces start at 0) or off (None; weights stay as they are)."""
+        raise NotImplementedError(f"the {self.name!r} backend does not declare the 'plasticity' capability")
 
     # -- checkpoints (capability `checkpoint`) ---------------------------------------------------
 

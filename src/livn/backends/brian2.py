@@ -15,7 +15,7 @@ import functools
 import numpy as np
 
 from livn import settings
-from livn.backends.base import CHECKPOINT, STIMULUS_STEP, Backend
+from livn.backends.base import CHECKPOINT, PLASTICITY, STIMULUS_STEP, Backend
 from livn.errors import CheckpointError, UnknownNameError
 from livn.types import RunResult
 
@@ -43,6 +43,32 @@ DEPRESSING_SYNAPSE = """
 w : siemens (constant)
 dx/dt = (1 - x)/tau_rec : 1 (event-driven)
 """
+
+#: What a synapse adds for long-term plasticity (`livn.models.plasticity`): event-driven traces
+#: and the per-synapse coefficients of the update equations (zero where a synapse is not plastic).
+PLASTIC_VARIABLES = """
+dapre/dt = -apre/tau_apre : 1 (event-driven)
+dapost/dt = -apost/tau_apost : 1 (event-driven)
+tau_apre : second (constant)
+tau_apost : second (constant)
+w_max : siemens (constant)
+pre_offset : siemens (constant)
+pre_w : 1 (constant)
+pre_c : siemens (constant)
+post_w : 1 (constant)
+post_c : siemens (constant)
+plastic : 1 (constant)
+"""
+#: Weight updates (plastic = 0 leaves w exactly as it is). On a presynaptic arrival the conductance
+#: uses w before the update; brian2 runs every on_pre pathway before every on_post one in a step.
+ON_PRE_PLASTIC = "apre += 1\nw = w + plastic*(clip(w + pre_offset + (pre_w*w + pre_c)*apost, 0*w_max, w_max) - w)"
+ON_POST_PLASTIC = "apost += 1\nw = w + plastic*(clip(w + (post_w*w + post_c)*apre, 0*w_max, w_max) - w)"
+#: `PlasticSynapses` coefficient -> (brian2 variable, unit name or None).
+PLASTIC_COEFFICIENTS = {
+    "tau_pre": ("tau_apre", "ms"), "tau_post": ("tau_apost", "ms"), "w_max": ("w_max", "nS"),
+    "pre_offset": ("pre_offset", "nS"), "pre_w": ("pre_w", None), "pre_c": ("pre_c", "nS"),
+    "post_w": ("post_w", None), "post_c": ("post_c", "nS"),
+}
 
 b2 = None  # brian2, imported by _brian2() when the first backend is built
 
@@ -82,7 +108,7 @@ class Brian2Backend(Backend):
     name = "brian2"
     simulator_module = "brian2"
     extra = None
-    capabilities = frozenset({CHECKPOINT})
+    capabilities = frozenset({CHECKPOINT, PLASTICITY})
 
     def __init__(self, network, **options):
         super().__init__(network, **options)
@@ -117,31 +143,14 @@ class Brian2Backend(Backend):
         neurons.u = network.u_init * mV
         self.neurons = neurons
 
-        self.synapses = {}
-        for name in network.projections:
-            edges = network.edges_of(name)
-            if network.receptor_of(name) == "AMPA":
-                syn = b2.Synapses(
-                    neurons, neurons, DEPRESSING_SYNAPSE, on_pre="g_ampa_post += w*x\nx = x*(1 - U_dep)",
-                    method="exact", clock=self.clock, name=f"livn_{name}",
-                )
-            else:
-                syn = b2.Synapses(
-                    neurons, neurons, "w : siemens (constant)", on_pre="g_gaba_post += w",
-                    clock=self.clock, name=f"livn_{name}",
-                )
-            syn.connect(i=network.pre[edges], j=network.post[edges])
-            # whole steps: brian2's queue rounds delay / dt to the nearest step, which is then exact
-            syn.delay = network.delay_steps[edges] * self.dt * ms
-            if network.receptor_of(name) == "AMPA":
-                syn.x = 1.0
-            self.synapses[name] = syn
-
+        self.synapses = {name: self._make_synapses(name, plastic=False) for name in network.projections}
+        #: True once the synapses carry plasticity's traces and pathways (built on the first `set_plasticity`).
+        self._plastic_structure = False
+        self._plasticity = None  # the PlasticSynapses in force, or None
         self.b2_network = b2.Network(neurons, *self.synapses.values(), name="livn_network")
         self.spike_monitor = None
         self.voltage_monitor = None
         self._stored = False
-        self._weights = {key: 0.0 for key in self.synapses}
         self._noise = (0.0, 0.0)
 
         # Private random stream: seeded once, saved and swapped in around every run.
@@ -158,6 +167,30 @@ class Brian2Backend(Backend):
         self._random_state = state
         device.set_random_state(outer)
 
+    def _make_synapses(self, name: str, plastic: bool):
+        """The brian2 `Synapses` of projection `name`: depressing AMPA or plain GABA_A, plastic or not."""
+        network, neurons = self.lowered, self.neurons
+        edges = network.edges_of(name)
+        excitatory = network.receptor_of(name) == "AMPA"
+        model = DEPRESSING_SYNAPSE if excitatory else "w : siemens (constant)\n"
+        on_pre = "g_ampa_post += w*x\nx = x*(1 - U_dep)" if excitatory else "g_gaba_post += w"
+        extra = {}
+        if plastic:
+            model = model.replace("w : siemens (constant)", "w : siemens") + PLASTIC_VARIABLES
+            on_pre += "\n" + ON_PRE_PLASTIC
+            extra["on_post"] = ON_POST_PLASTIC
+        syn = b2.Synapses(
+            neurons, neurons, model, on_pre=on_pre, method="exact", clock=self.clock, name=f"livn_{name}", **extra
+        )
+        syn.connect(i=network.pre[edges], j=network.post[edges])
+        # whole steps: brian2's queue rounds delay / dt to the nearest step, which is then exact
+        syn.delay = network.delay_steps[edges] * self.dt * b2.ms
+        if excitatory:
+            syn.x = 1.0
+        if plastic:
+            syn.tau_apre = syn.tau_apost = 1 * b2.ms  # placeholders until rules are set
+        return syn
+
     # -- parameters ---------------------------------------------------------------
 
     @property
@@ -172,7 +205,6 @@ class Brian2Backend(Backend):
         for key, value in weights.items():
             if key in self.synapses:
                 self.synapses[key].w = value * b2.nS
-                self._weights[key] = value
 
     def set_noise(self, mean: float, std: float) -> None:
         self.neurons.noise_mean = mean * b2.nA
@@ -311,11 +343,75 @@ class Brian2Backend(Backend):
         return RunResult(it, t, iv, v)
 
     def clear(self) -> None:
+        weights = self.synapse_weights()
         if self._stored:
             self.b2_network.restore("initial")
         self._random_state = self._initial_random_state
-        self.set_weights(dict(self._weights))
+        self.set_synapse_weights(weights)  # learned weights stay
         self.set_noise(*self._noise)
+        if self._plastic_structure:
+            self._apply_plasticity()
+
+    # -- plasticity -------------------------------------------------------------------
+
+    def synapse_weights(self) -> np.ndarray:
+        weights = np.zeros(self.lowered.num_edges)
+        for name, syn in self.synapses.items():
+            weights[self.lowered.edges_of(name)] = np.asarray(syn.variables["w"].get_value()) * 1e9
+        return weights
+
+    def set_synapse_weights(self, weights: np.ndarray) -> None:
+        for name, syn in self.synapses.items():
+            syn.variables["w"].set_value(np.asarray(weights[self.lowered.edges_of(name)], dtype=float) * 1e-9)
+
+    def set_plasticity(self, synapses) -> None:
+        if synapses is not None and not self._plastic_structure:
+            self._rebuild_plastic()
+        self._plasticity = synapses
+        if self._plastic_structure:
+            self._apply_plasticity()
+
+    def _apply_plasticity(self) -> None:
+        """Write the rules' coefficients (zeros when off) into the synapses and zero the traces."""
+        rules = self._plasticity
+        for name, syn in self.synapses.items():
+            edges = self.lowered.edges_of(name)
+            for key, (variable, unit) in PLASTIC_COEFFICIENTS.items():
+                values = getattr(rules, key)[edges] if rules is not None else np.ones(edges.stop - edges.start)
+                scale = {"ms": 1e-3, "nS": 1e-9, None: 1.0}[unit]
+                syn.variables[variable].set_value(np.asarray(values, dtype=float) * scale)
+            plastic = rules.plastic[edges] if rules is not None else np.zeros(edges.stop - edges.start, bool)
+            syn.variables["plastic"].set_value(plastic.astype(float))
+            syn.variables["apre"].set_value(0.0)
+            syn.variables["apost"].set_value(0.0)
+
+    def _rebuild_plastic(self) -> None:
+        """Replace the synapses by plastic ones, keeping their state, spikes in flight and the t = 0 snapshot.
+
+        Plastic synapses cost brian2 30-60 % more per run even with no rule in force (traces
+        and a postsynaptic pathway), so they are built only when plasticity is first turned on.
+        """
+        old = self.synapses
+        snapshot = self.b2_network._stored_state.get("initial") if self._stored else None
+        now = {name: (syn._full_state(), syn.pre._full_state()) for name, syn in old.items()}
+        for syn in old.values():
+            self.b2_network.remove(syn)
+        new = {}
+        for name in old:  # the new objects take the old ones' names
+            new[name] = self._make_synapses(name, plastic=True)
+        self.synapses = new
+        self._plastic_structure = True
+        self.b2_network.add(*new.values())
+        for name, syn in new.items():
+            if snapshot is not None:  # the t = 0 state of the new objects, for clear()
+                syn._restore_from_full_state(_present(snapshot[syn.name], syn))
+                syn.pre._restore_from_full_state(snapshot[syn.pre.name])
+                snapshot[syn.name] = syn._full_state()
+                snapshot[syn.pre.name] = syn.pre._full_state()
+                snapshot[syn.post.name] = syn.post._full_state()
+            state, queue = now[name]
+            syn._restore_from_full_state(_present(state, syn))
+            syn.pre._restore_from_full_state(queue)
 
     # -- checkpoints ------------------------------------------------------------------
 
@@ -325,30 +421,44 @@ class Brian2Backend(Backend):
         for name, syn in self.synapses.items():
             objects[f"synapses {name}"] = syn
             objects[f"pathway {name}"] = syn.pre  # holds the spikes in flight
+            if self._plastic_structure:
+                objects[f"postsynaptic pathway {name}"] = syn.post
         return objects
 
     def get_state(self) -> dict:
-        """Neuron and synapse variables, spikes in flight (brian2's queues), the random stream, the step."""
+        """Neuron and synapse variables (weights and plasticity traces included), spikes in flight
+        (brian2's queues), the random stream, the step."""
         self.clock._set_t_update_dt(target_t=self.b2_network.t)
         return {
             "step": self._step,
+            "plastic": self._plastic_structure,
             "objects": {role: obj._full_state() for role, obj in self._culture_objects().items()},
             "random": _portable_random_state(self._random_state),
         }
 
     def check_state(self, state) -> None:
         objects = state.get("objects") if isinstance(state, dict) else None
-        if not isinstance(objects, dict) or set(objects) != set(self._culture_objects()) \
-                or not {"step", "random"} <= set(state):
+        roles = set(self._culture_objects())
+        if isinstance(state, dict) and state.get("plastic") and not self._plastic_structure:
+            roles |= {f"postsynaptic pathway {name}" for name in self.synapses}  # set_state builds them
+        if not isinstance(objects, dict) or set(objects) != roles or not {"step", "random"} <= set(state):
             raise CheckpointError("the brian2 state does not fit this network (other neurons, synapses or layout)")
 
     def set_state(self, state: dict) -> None:
         self._store_initial()
+        if state.get("plastic") and not self._plastic_structure:
+            self._rebuild_plastic()
+            self._apply_plasticity()
         for role, obj in self._culture_objects().items():
             obj._restore_from_full_state(state["objects"][role])
         self.b2_network.t_ = state["step"] * self.dt * 1e-3
         _free_random_buffers(self._random_state)
         self._random_state = _device_random_state(state["random"])
+
+
+def _present(state: dict, group) -> dict:
+    """The entries of a brian2 full state that `group` has (a plain synapse's state into a plastic one)."""
+    return {key: value for key, value in state.items() if key in group.variables}
 
 
 # -- random buffers in checkpoints -------------------------------------------------------------------

@@ -10,6 +10,15 @@ from livn.models.culture import (
     check_weights,
     projection_name,
 )
+from livn.models.plasticity import (
+    STDP,
+    InhibitorySTDP,
+    PlasticSynapses,
+    SynapticScaling,
+    check_rules,
+    lower_plasticity,
+    stdp_window,
+)
 from livn.models.lowering import RECEPTORS, LoweredNetwork, delay_in_steps, lower
 
 __all__ = [
@@ -25,4 +34,11 @@ __all__ = [
     "lower",
     "delay_in_steps",
     "RECEPTORS",
+    "STDP",
+    "InhibitorySTDP",
+    "SynapticScaling",
+    "PlasticSynapses",
+    "check_rules",
+    "lower_plasticity",
+    "stdp_window",
 ]

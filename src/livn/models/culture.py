@@ -21,6 +21,10 @@ drops to x (1 - U) after each spike it transmits. Because all spikes of a neuron
 reach a given synapse with the same delay, x can equally be tracked per neuron
 at spike emission or per synapse at spike arrival: both give the same numbers.
 
+Long-term plasticity (spike-timing-dependent, inhibitory and homeostatic) is
+off until `Env.enable_plasticity` turns it on; its equations are in
+`livn.models.plasticity`.
+
 Per-neuron heterogeneity follows Izhikevich (2003): each neuron draws r ~ U(0, 1)
 and each of a, b, c, d is `base + spread * r**power`.
 """
@@ -34,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from livn.errors import InvalidArgumentError, UnknownNameError, describe
+from livn.models.plasticity import default_rules
 
 #: Receptor a presynaptic population's synapses act through, by population name.
 RECEPTOR_OF_POPULATION = {"EXC": "AMPA", "INH": "GABA_A"}
@@ -114,6 +119,9 @@ class CultureModel:
     default_noise_std: float = 0.15  # nA
     #: Integration step of the backends, ms.
     dt: float = 0.1
+    #: Long-term plasticity rules `Env.enable_plasticity()` uses by default, by projection
+    #: (`livn.models.plasticity`; off until enabled).
+    plasticity_rules: dict = field(default_factory=default_rules)
 
     # -- neurons ------------------------------------------------------------------
 

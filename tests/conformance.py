@@ -37,10 +37,10 @@ import numpy as np
 import pytest
 
 from livn.backends import MissingCapabilityError, backend_class, backends_with, installed_backends
-from livn.backends.base import BATCH, CAPABILITIES, CHECKPOINT, COPIES, NOISE_KEYS, UNROLL
+from livn.backends.base import BATCH, CAPABILITIES, CHECKPOINT, COPIES, NOISE_KEYS, PLASTICITY, UNROLL
 from livn.env import Env
 from livn.errors import InvalidArgumentError, RecordingError, UnknownNameError
-from livn.models import CultureModel
+from livn.models import STDP, CultureModel, stdp_window
 
 MODEL = CultureModel()
 #: The backend every other one is compared with, noise-free.
@@ -125,6 +125,60 @@ def write_half_step_system(directory):
     return str(directory)
 
 
+#: Pair system: gid 0 -> gid 1 (both EXC), 30 um apart: axonal delay 0.5 + 0.1 ms = 6 steps.
+PAIR_DELAY_MS = 0.6
+#: A 1 ms row of this current (nA) makes a resting regular-spiking neuron fire exactly once, 0.9 ms later.
+PAIR_PULSE_NA = 6.0
+#: Additive STDP with large steps (so Δw is far above rounding) for the pairing protocol.
+PAIR_RULE = STDP(a_plus=0.01, a_minus=0.012, tau_plus=16.8, tau_minus=33.7, w_max=16.0)
+
+
+def write_pair_system(directory):
+    """Two excitatory neurons and one synapse 0 -> 1, for STDP pairing protocols."""
+    from pathlib import Path
+
+    from livn import neuroh5
+    from livn.io import MEA
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    neuroh5.write_cells(directory / "cells.h5", {"EXC": np.array([[20.0, 50.0, 0.0], [50.0, 50.0, 0.0]])})
+    neuroh5.write_connections(
+        directory / "connections.h5", {"EXC": 2}, {("EXC", "EXC"): (np.array([0]), np.array([1]), np.array([30.0]))}
+    )
+    MEA.grid(100.0, 100.0, 2, 2).save(directory / "mea.json")
+    return str(directory)
+
+
+def pairing_protocol(env, offsets, pre_row=40, duration=100):
+    """One pre/post pairing per offset (ms, post pulse minus pre pulse), `clear()` between them.
+
+    Returns `(dt_effective ms, Δw nS)` per pairing: dt = t_post - (t_pre + axonal delay) from
+    the recorded spikes. Each neuron must fire exactly once per pairing.
+    """
+    dts, changes = [], []
+    for offset in offsets:
+        stimulus = np.zeros((duration, 2))
+        stimulus[pre_row, 0] = PAIR_PULSE_NA
+        stimulus[pre_row + offset, 1] = PAIR_PULSE_NA
+        before = env.synaptic_weights().weight[0]
+        it, t, _, _ = env.run(duration, stimulus)
+        assert sorted(it.tolist()) == [0, 1], f"offset {offset} ms: spikes {it} at {t}"
+        dts.append(t[it == 1][0] - (t[it == 0][0] + PAIR_DELAY_MS))
+        changes.append(env.synaptic_weights().weight[0] - before)
+        env.clear()
+    return np.array(dts), np.array(changes)
+
+
+def plastic_s1_run(directory, backend, inputs, seed=3):
+    """Noise-free S1 under electrode stimulation with strong additive STDP; returns (result, weights nS)."""
+    env = Env(directory, seed=seed, backend=backend).init().apply_model_defaults().record_spikes()
+    env.set_noise(0.0, 0.0)
+    env.enable_plasticity({"a_plus": 0.02, "a_minus": 0.021})
+    result = env.run(inputs.shape[0], env.cell_stimulus(inputs))
+    return result, env.synaptic_weights().weight
+
+
 def half_step_stimulus(duration=300):
     """Pulses into neuron 0 only (nA per neuron, 1 ms per row)."""
     stimulus = np.zeros((duration, 5))
@@ -147,6 +201,8 @@ def _reference(kind: str, directory: str):
         return noise_free_run(directory, REFERENCE_BACKEND, s1_stimulation())
     if kind == "half_step":
         return half_step_run(directory, REFERENCE_BACKEND)
+    if kind == "plastic_s1":
+        return plastic_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
     raise ValueError(kind)
 
 
@@ -603,3 +659,86 @@ class BackendConformance:
         with pytest.raises(CheckpointError):
             env.load_state(corrupt)
         assert env.t == pytest.approx(3)  # left unchanged
+
+    # -- plasticity (capability `plasticity`) ------------------------------------------------------------------
+
+    def test_stdp_window_of_a_pairing_protocol_is_the_rules_analytic_window(self, pair_dir):
+        """Pre/post pairings on two neurons change the weight by exactly `stdp_window(dt)` (noise-free)."""
+        self.needs(PLASTICITY)
+        with self.exact_arithmetic():
+            env = self.env(pair_dir, seed=1).set_weights({"EXC_EXC": 4.0}).record_spikes()
+            env.set_noise(0.0, 0.0)
+            env.enable_plasticity({"EXC_EXC": PAIR_RULE})
+            offsets = [-30, -10, -3, -1, 0, 1, 2, 3, 10, 30]
+            dts, changes = pairing_protocol(env, offsets)
+        assert (dts > 0).sum() >= 4 and (dts < 0).sum() >= 4  # both sides of the window
+        np.testing.assert_allclose(changes, stdp_window(dts, PAIR_RULE), rtol=1e-9, atol=1e-12)
+        assert changes[dts > 0].min() > 0 > changes[dts < 0].max()
+
+    def test_noise_free_plastic_s1_learns_brian2s_weights(self, s1_dir):
+        """The same stimulation with STDP on gives the same spikes and final weights as brian2, to float tolerance."""
+        self.needs(PLASTICITY)
+        if self.backend == REFERENCE_BACKEND:
+            pytest.skip("the reference backend itself")
+        reference, reference_weights = _reference("plastic_s1", s1_dir)
+        with self.exact_arithmetic():
+            result, weights = plastic_s1_run(s1_dir, self.backend, s1_stimulation())
+        assert np.sum(reference_weights != 8.0) > 10  # the protocol did change weights
+        np.testing.assert_array_equal(result.it, reference.it)
+        np.testing.assert_allclose(result.t, reference.t, atol=1e-6)
+        np.testing.assert_allclose(weights, reference_weights, rtol=1e-9, atol=1e-9)
+
+    def test_learned_weights_survive_clear_and_save_system(self, pair_dir, tmp_path):
+        """clear() keeps learned weights; save_system writes them and a new Env on this backend loads them."""
+        self.needs(PLASTICITY)
+        env = self.env(pair_dir, seed=1).set_weights({"EXC_EXC": 4.0}).record_spikes()
+        env.set_noise(0.0, 0.0)
+        env.enable_plasticity({"EXC_EXC": PAIR_RULE})
+        pairing_protocol(env, [2, 2, 2])
+        learned = env.synaptic_weights()
+        assert learned.weight[0] > 4.0
+        env.clear()
+        np.testing.assert_array_equal(env.synaptic_weights().weight, learned.weight)
+        saved = env.save_system(tmp_path / "learned")
+        with pytest.raises(FileExistsError, match="overwrite=True"):
+            env.save_system(tmp_path / "learned")
+        again = self.env(saved, seed=1).apply_model_defaults()
+        loaded = again.synaptic_weights()
+        np.testing.assert_array_equal(loaded.pre, learned.pre)
+        np.testing.assert_array_equal(loaded.projection, learned.projection)
+        np.testing.assert_allclose(loaded.weight, learned.weight, rtol=1e-14)
+
+    def test_plastic_checkpoint_continues_with_the_same_weights_in_a_new_process(self, s1_dir, tmp_path):
+        self.needs(PLASTICITY)
+        self.needs(CHECKPOINT)
+        path = tmp_path / "state.h5"
+        env = self.env(s1_dir, seed=7).apply_model_defaults().record_spikes()
+        env.enable_plasticity({"a_plus": 0.02, "a_minus": 0.021})
+        stimulus = env.cell_stimulus(s1_stimulation(300))
+        env.run(100, stimulus[:100])
+        env.save_state(path)
+        whole = env.run(200, stimulus[100:])
+        final = env.synaptic_weights().weight
+        script = textwrap.dedent("""
+            import sys
+            import numpy as np
+            from livn.env import Env
+            from livn.system import System
+            system, backend, path, out = sys.argv[1:]
+            env = Env(system, seed=7, backend=backend).init().record_spikes()
+            env.load_state(path)
+            assert env.plasticity is not None
+            stimulus = env.cell_stimulus(np.load(out + ".in.npy"))
+            r = env.run(200, stimulus)
+            np.savez(out, it=r.it, t=r.t, w=env.synaptic_weights().weight)
+        """)
+        out = tmp_path / "continued.npz"
+        np.save(str(out) + ".in.npy", s1_stimulation(300)[100:])
+        done = subprocess.run([sys.executable, "-c", script, s1_dir, self.backend, str(path), str(out)],
+                              capture_output=True, text=True, timeout=300, env={**os.environ})
+        assert done.returncode == 0, done.stderr[-3000:]
+        continued = np.load(out)
+        assert len(whole.it) > 0 and np.any(final != 8.0)
+        np.testing.assert_array_equal(continued["it"], whole.it)
+        np.testing.assert_array_equal(continued["t"], whole.t)
+        np.testing.assert_array_equal(continued["w"], final)

@@ -51,6 +51,14 @@ def s2_dir():
 
 
 @pytest.fixture(scope="session")
+def pair_dir(tmp_path_factory):
+    """Two excitatory neurons and one synapse 0 -> 1 (STDP pairing protocols)."""
+    from conformance import write_pair_system
+
+    return write_pair_system(tmp_path_factory.mktemp("systems") / "pair")
+
+
+@pytest.fixture(scope="session")
 def half_step_dir(tmp_path_factory):
     """Five neurons (EXC 0..3, INH 4) whose every axonal delay falls exactly on a half integration step."""
     from conformance import write_half_step_system

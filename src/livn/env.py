@@ -17,6 +17,7 @@ conductance nS.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import numpy as np
 
 from livn._arrays import is_traced
 from livn.backends import backend_class, backend_name, check_options, load_backend, require
-from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, STIMULUS_STEP, UNROLL
+from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, PLASTICITY, STIMULUS_STEP, UNROLL
 from livn.errors import (
     InvalidArgumentError,
     LivnError,
@@ -35,7 +36,9 @@ from livn.errors import (
     describe,
 )
 from livn.io import MEA, check_electrode_inputs
+from livn import synapses as synaptic
 from livn.models import CultureModel, check_weights, lower, projection_name
+from livn.models.plasticity import SynapticScaling, check_rules, lower_plasticity
 from livn.system import System
 from livn.types import RunResult
 
@@ -49,6 +52,22 @@ class CultureCopies:
 
     count: int
     state: object
+
+
+def _rules_tree(rules: dict) -> dict:
+    """Plasticity rules as a checkpoint tree: `{projection: {"rule": name, parameter: value}}`."""
+    from livn.models.plasticity import RULES
+
+    names = {cls: name for name, cls in RULES.items()}
+    return {projection: {"rule": names[type(rule)], **dataclasses.asdict(rule)} for projection, rule in rules.items()}
+
+
+def _rules_from_tree(tree) -> dict | None:
+    """The rules `_rules_tree` wrote (None for none)."""
+    if not tree:
+        return None
+    return {projection: {key: (value.item() if isinstance(value, np.generic) else value)
+                         for key, value in params.items()} for projection, params in tree.items()}
 
 
 class Env:
@@ -110,6 +129,11 @@ class Env:
         self._voltage_dt = None  # ms, once voltage is recorded
         self._weights = {name: 0.0 for name in self._projections}
         self._coupling = io.couple(system.neuron_coordinates)  # transfer and recording matrices, once
+        self._plasticity = None  # PlasticSynapses in force, or None
+        self._scaling = None  # SynapticScaling in force, or None
+        self._scaling_counts = None  # spikes per neuron since the last scaling, while scaling is on
+        self._weight_recording = None  # synaptic.WeightRecording, once record_weights() was called
+        self._spike_gids = None  # gids the user records spikes of (None: not recorded)
 
     # -- construction ----------------------------------------------------------------
 
@@ -168,6 +192,15 @@ class Env:
             noise.update(parameters["noise"])
         self.set_weights({key: value for key, value in weights.items() if key in self._projections})
         self.set_noise(noise["mean"], noise["std"])
+        learned = {projection_name(pre, post): p.weight for (pre, post), p in self.system.projections.items()
+                   if p.weight is not None and p.num_edges}
+        if learned:  # a system saved with learned weights (save_system): they replace the projection's value
+            self._require_plasticity("loading a system's learned synaptic weights")
+            weights = self.backend.synapse_weights()
+            lowered = self.backend.lowered
+            for name, values in learned.items():
+                weights[lowered.edges_of(name)] = values
+            self.backend.set_synapse_weights(weights)
         return self
 
     @property
@@ -231,7 +264,9 @@ class Env:
         """Record spikes from now on: of every neuron, or of `population` (a name or a list of names)."""
         self._check_can_change_recording("record_spikes()")
         gids = np.arange(self.num_neurons, dtype=np.int64) if population is None else self._population_gids(population)
-        self.backend.record_spikes(gids)
+        self._spike_gids = gids
+        if self._scaling is None:  # (while scaling is on, the backend records every neuron; see _run_segments)
+            self.backend.record_spikes(gids)
         return self
 
     def record_voltage(self, population=None, gids=None, dt: float | None = None) -> "Env":
@@ -349,6 +384,8 @@ class Env:
             backend.abandon_run(error)
             raise
         extra = {name: value for name, value in (("key", key), ("unroll", unroll)) if value is not None}
+        if self._weight_recording is not None or self._scaling is not None:
+            return self._run_segments(duration, stimulus, extra)
         result = backend.run(duration, stimulus, **extra)
         return self._stamp(result, duration)
 
@@ -515,6 +552,215 @@ class Env:
             )
         return CultureCopies(if_true.count, backend.select_copies(which, if_true.state, if_false.state))
 
+    # -- plasticity (capability `plasticity`) -------------------------------------------------
+
+    def _require_plasticity(self, what: str):
+        return self.require(PLASTICITY, what)
+
+    def enable_plasticity(self, params=None, scaling: SynapticScaling | None = None) -> "Env":
+        """Turn long-term plasticity on (capability `plasticity`; equations in `livn.models.plasticity`).
+
+        **Arguments**
+
+        - `params`: None (the model's `plasticity_rules`: additive STDP on EXC->EXC and EXC->INH),
+          a rule (`livn.models.STDP` or `InhibitorySTDP`) for every default projection, a dict of
+          rule parameters for every default projection (e.g. `{"a_plus": 0.01, "w_max": 10.0}`;
+          times ms, w_max nS), or `{projection: rule or parameter dict}` (a parameter dict may
+          name its rule: `{"rule": "inhibitory_stdp", "target_rate": 5.0}`).
+        - `scaling`: None, or a `livn.models.SynapticScaling` (homeostatic scaling of the plastic
+          excitatory weights onto each neuron toward a target rate, every `period` ms).
+
+        Traces start at zero; weights start from where they are. Calling it again replaces the
+        rules. Errors (unknown projections or parameters, bad values, a rule on a receptor it does
+        not act on) are raised before anything changes.
+        """
+        backend = self._require_plasticity("enable_plasticity()")
+        lowered = backend.lowered
+        receptors = {name: lowered.receptor_of(name) for name in lowered.projections}
+        rules = check_rules(params, receptors, self.model.plasticity_rules)
+        if scaling is not None and not isinstance(scaling, SynapticScaling):
+            raise InvalidArgumentError(f"scaling must be None or a livn.models.SynapticScaling; got {describe(scaling)}")
+        plastic = lower_plasticity(lowered, rules)
+        backend.set_plasticity(plastic)
+        self._plasticity = plastic
+        self._set_scaling(scaling)
+        return self
+
+    def disable_plasticity(self) -> "Env":
+        """Stop plasticity (and scaling); the weights stay as learned."""
+        backend = self._require_plasticity("disable_plasticity()")
+        backend.set_plasticity(None)
+        self._plasticity = None
+        self._set_scaling(None)
+        return self
+
+    def _set_scaling(self, scaling) -> None:
+        self._scaling = scaling
+        self._scaling_counts = np.zeros(self.num_neurons, np.int64) if scaling is not None else None
+        if scaling is not None:
+            self.backend.record_spikes(np.arange(self.num_neurons, dtype=np.int64))  # rates of every neuron
+        elif self._spike_gids is not None:
+            self.backend.record_spikes(self._spike_gids)
+
+    @property
+    def plasticity(self) -> dict | None:
+        """The rules in force, `{projection: rule}`, or None when plasticity is off."""
+        return None if self._plasticity is None else dict(self._plasticity.rules)
+
+    def synaptic_weights(self) -> "synaptic.SynapticWeights":
+        """Every synapse with its current weight: arrays `pre`, `post` (gids), `projection` (names), `weight` (nS).
+
+        Capability `plasticity`. Under MPI (NEURON) every rank calls it and gets the whole table.
+        """
+        backend = self._require_plasticity("synaptic_weights()")
+        return synaptic.weight_table(backend.lowered, backend.synapse_weights())
+
+    def set_synaptic_weights(self, weights) -> "Env":
+        """Set every synapse's weight (nS) from an array in the order of `synaptic_weights()`."""
+        backend = self._require_plasticity("set_synaptic_weights()")
+        backend.set_synapse_weights(synaptic.check_weight_array(weights, backend.lowered.num_edges))
+        return self
+
+    def normalize_weights(self, target: float, projections=None) -> "Env":
+        """Scale the weights onto each neuron so that they sum to `target` nS.
+
+        **Arguments**
+
+        - `target`: nS, >= 0: the summed weight of each neuron's selected inputs afterwards.
+        - `projections`: a projection name or list of names (default: the plastic projections,
+          or every excitatory one while plasticity is off).
+
+        Neurons without selected inputs (or whose inputs sum to 0) are left alone; weights are
+        not clipped to w_max.
+        """
+        backend = self._require_plasticity("normalize_weights()")
+        if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(target) or target < 0:
+            raise InvalidArgumentError(f"target must be a finite summed weight >= 0 nS; got {describe(target)}")
+        lowered = backend.lowered
+        if projections is None:
+            projections = list(self._plasticity.rules) if self._plasticity is not None else [
+                name for name in lowered.projections if lowered.receptor_of(name) == "AMPA"]
+        which = np.zeros(lowered.num_edges, bool)
+        which[synaptic.select_synapses(lowered, projections)] = True
+        weights = synaptic.normalized(backend.synapse_weights(), np.asarray(lowered.post), which, float(target))
+        backend.set_synapse_weights(weights)
+        return self
+
+    def record_weights(self, dt: float, synapses=None) -> "Env":
+        """Sample synaptic weights every `dt` ms during runs (capability `plasticity`).
+
+        **Arguments**
+
+        - `dt`: ms, a positive whole number; samples are taken whenever simulated time is a
+          multiple of `dt` (runs are split there), plus one now.
+        - `synapses`: None (every synapse), a projection name or list of names, or synapse
+          indices (rows of `synaptic_weights()`).
+
+        The samples are in `recorded_weights` (`t` ms, `synapses`, `weights [synapses, samples]`
+        nS). `clear()` empties them and samples t = 0 again. Splitting a run costs one backend
+        call per sample (on brian2 a few ms each): choose `dt` of tens of ms or more for long runs.
+        """
+        backend = self._require_plasticity("record_weights()")
+        dt = synaptic.check_sampling_interval(dt, "dt")
+        recording = synaptic.WeightRecording(dt, synaptic.select_synapses(backend.lowered, synapses))
+        recording.add(self.t, backend.synapse_weights())
+        self._weight_recording = recording
+        return self
+
+    @property
+    def recorded_weights(self) -> "synaptic.WeightRecording | None":
+        """The weights sampled since `record_weights` (or the last `clear`), or None."""
+        return self._weight_recording
+
+    def _run_segments(self, duration: float, stimulus, extra: dict) -> RunResult:
+        """`run` split where weights are sampled or scaled: one backend run per segment, joined."""
+        backend = self.backend
+        if extra or (stimulus is not None and np.ndim(stimulus) != 2):
+            raise InvalidArgumentError(
+                "runs with record_weights() or synaptic scaling take a single [T, n] stimulus and no key or unroll"
+            )
+        start = self.t
+        if stimulus is not None and not synaptic.on_grid(start, STIMULUS_STEP):
+            raise InvalidArgumentError(
+                f"a run with a stimulus that is split for weight sampling or scaling must start on the 1 ms stimulus "
+                f"grid; the culture is at t = {start} ms"
+            )
+        recording, scaling = self._weight_recording, self._scaling
+        intervals = [x for x in (recording and recording.dt, scaling and scaling.period) if x]
+        results, durations, now = [], [], start
+        for end in synaptic.segment_boundaries(start, duration, intervals):
+            length = end - now
+            if length < self.model.dt / 2:
+                continue
+            part = None
+            if stimulus is not None:
+                first, stop = int(round(now - start)), int(math.ceil(end - start - 1e-9))
+                part = stimulus[first:stop] if first < len(stimulus) else None
+            result = backend.run(length, part if part is None or len(part) else None)
+            if scaling is not None and result.it is not None:
+                self._scaling_counts += np.bincount(result.it, minlength=self.num_neurons)
+            now = self.t
+            if scaling is not None and synaptic.on_grid(now, scaling.period):
+                self._apply_scaling()
+            if recording is not None and synaptic.on_grid(now, recording.dt):
+                recording.add(round(now / recording.dt) * recording.dt, backend.synapse_weights())
+            results.append(result)
+            durations.append(length)
+        joined = RunResult.concat(results, durations, dt=self._voltage_dt)
+        if scaling is not None:  # the backend records every neuron while scaling: keep what the user asked for
+            joined = self._user_spikes(joined)
+        return self._stamp(joined, duration)
+
+    def _user_spikes(self, result: RunResult) -> RunResult:
+        if self._spike_gids is None:
+            return result._replace(it=None, t=None)
+        if len(self._spike_gids) == self.num_neurons:
+            return result
+        keep = np.isin(result.it, self._spike_gids)
+        return result._replace(it=result.it[keep], t=result.t[keep])
+
+    def _apply_scaling(self) -> None:
+        """Scale the plastic excitatory weights onto each neuron by its rate over the last period."""
+        backend, plastic = self.backend, self._plasticity
+        lowered = backend.lowered
+        factors = self._scaling.factors(self._scaling_counts)
+        which = np.asarray(plastic.plastic) & (np.asarray(lowered.receptor) == 0) if plastic is not None else \
+            np.zeros(lowered.num_edges, bool)
+        weights = synaptic.scaled(backend.synapse_weights(), np.asarray(lowered.post), which, factors,
+                                  np.asarray(plastic.w_max) if plastic is not None else np.zeros(lowered.num_edges))
+        backend.set_synapse_weights(weights)
+        self._scaling_counts[:] = 0
+
+    def save_system(self, path, overwrite: bool = False) -> str:
+        """Write a new system directory holding this culture with its current (learned) synaptic weights.
+
+        **Arguments**
+
+        - `path`: the directory to create.
+        - `overwrite`: replace `path` if it exists (otherwise an existing `path` is an error).
+
+        The directory has the same cells, synapses and electrode layout, each synapse's weight
+        (nS, NeuroH5 edge attribute `Synapses/weight`) and the current noise levels (as
+        `tuned.json`). `Env(path).init().apply_model_defaults()` on any backend with the
+        `plasticity` capability starts from these weights. Written atomically; under MPI every
+        rank calls it and rank 0 writes. Returns the directory's path.
+        """
+        backend = self._require_plasticity("save_system()")
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgumentError(f"path must be a directory path; got {describe(path)}")
+        if not isinstance(overwrite, bool):
+            raise InvalidArgumentError(f"overwrite must be True or False; got {describe(overwrite)}")
+        if os.path.exists(path) and not overwrite:
+            backend.abandon_run(FileExistsError(path))
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
+        weights = backend.synapse_weights()
+        settings = {"weights": dict(self._weights), "noise": {"mean": self._noise[0], "std": self._noise[1]}}
+        if backend.is_root:
+            synaptic.write_system(path, self.system, backend.lowered, weights, self.io, settings, overwrite)
+        backend.barrier()
+        return str(path)
+
     # -- checkpoints (capability `checkpoint`) ------------------------------------------------
 
     def _identity(self) -> dict:
@@ -541,6 +787,11 @@ class Env:
         backend = self.require(CHECKPOINT, "save_state()")
         checkpoint._check_path(path, "write the checkpoint to")
         settings = {"weights": dict(self._weights), "noise": list(self._noise)}
+        if self._plasticity is not None:
+            settings["plasticity"] = _rules_tree(self._plasticity.rules)
+        if self._scaling is not None:
+            settings["scaling"] = dataclasses.asdict(self._scaling)
+            settings["scaling_counts"] = self._scaling_counts.copy()
         state = backend.get_state()
         if backend.is_root:
             checkpoint.write(path, {**self._identity(), "t_ms": backend.t}, settings, state)
@@ -560,18 +811,34 @@ class Env:
         identity, settings, state = checkpoint.read(path)
         checkpoint.check_identity(identity, self._identity(), path)
         backend.check_state(state)
+        rules = _rules_from_tree(settings.get("plasticity"))
+        scaling = SynapticScaling(**settings["scaling"]) if settings.get("scaling") else None
         self.clear()
         self.set_weights(settings["weights"])
         self.set_noise(*settings["noise"])
+        if rules is not None:
+            self.enable_plasticity(rules, scaling=scaling)
+            if scaling is not None:
+                self._scaling_counts[:] = np.asarray(settings["scaling_counts"])
+        elif self._plasticity is not None:
+            self.disable_plasticity()
         backend.set_state(state)
         return self
 
     def clear(self) -> "Env":
         """Reset the culture to t = 0: initial state, no spikes in flight, the seed's noise.
 
-        Weights, noise levels and recordings stay as they were set.
+        Weights (learned ones included), noise levels, plasticity rules and recordings stay as
+        they were set; plasticity traces start again from zero, and recorded weights are emptied
+        (with a new sample at t = 0).
         """
-        self._backend().clear()
+        backend = self._backend()
+        backend.clear()
+        if self._scaling_counts is not None:
+            self._scaling_counts[:] = 0
+        if self._weight_recording is not None:
+            self._weight_recording.reset()
+            self._weight_recording.add(0.0, backend.synapse_weights())
         return self
 
     def __repr__(self) -> str:

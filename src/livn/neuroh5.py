@@ -68,6 +68,9 @@ DESTINATION_POINTER = "Destination Pointer"
 SOURCE_INDEX = "Source Index"
 CONNECTIONS_NAMESPACE = "Connections"
 DISTANCE = "distance"
+#: Edge attribute namespace and name of learned synaptic weights (float64, nS), written by `Env.save_system`.
+SYNAPSES_NAMESPACE = "Synapses"
+WEIGHT = "weight"
 
 
 class Edges(NamedTuple):
@@ -76,11 +79,13 @@ class Edges(NamedTuple):
     - `source`: absolute presynaptic gids (int64).
     - `target`: absolute postsynaptic gids (int64).
     - `distance`: soma-to-soma distance in um (float64), or None where the file has none.
+    - `weight`: the synapse's weight (peak conductance, nS, float64), or None where the file has none.
     """
 
     source: np.ndarray
     target: np.ndarray
     distance: np.ndarray | None
+    weight: np.ndarray | None = None
 
 
 # -- writing ---------------------------------------------------------------------
@@ -188,10 +193,11 @@ def write_connections(
 
     - `path`: the file to write (replaced if it exists).
     - `populations`: population name -> neuron count, in gid order (as in `write_cells`).
-    - `projections`: `(pre, post)` -> `(source, target, distance)` with absolute
-      presynaptic and postsynaptic gids and distances in um. Edges may come in any
-      order; they are stored sorted by (target, source). A projection without edges
-      is written as an empty one.
+    - `projections`: `(pre, post)` -> `(source, target, distance)` or `(source, target,
+      distance, weight)` with absolute presynaptic and postsynaptic gids, distances in um
+      and (optionally) synaptic weights in nS, stored as the edge attribute
+      `Synapses/weight`. Edges may come in any order; they are stored sorted by (target,
+      source). A projection without edges is written as an empty one.
 
     **Returns**
 
@@ -209,7 +215,18 @@ def write_connections(
                 f"projection keys must be (pre, post) pairs of the populations {list(ranges)}; got {describe(key)}"
             )
         pre, post = key
-        source, target, distance = (np.asarray(a) for a in edges)
+        if not isinstance(edges, (tuple, list)) or len(edges) not in (3, 4):
+            raise InvalidArgumentError(
+                f"projection {pre}->{post}: edges must be (source, target, distance) or (source, target, distance, "
+                f"weight); got {describe(edges)}"
+            )
+        source, target, distance = (np.asarray(a) for a in edges[:3])
+        weight = None if len(edges) == 3 or edges[3] is None else np.asarray(edges[3], dtype=np.float64)
+        if weight is not None and (weight.shape != source.shape or not np.all(np.isfinite(weight)) or np.any(weight < 0)):
+            raise InvalidArgumentError(
+                f"projection {pre}->{post}: weights must be one finite, non-negative value (nS) per edge; "
+                f"got {describe(weight)}"
+            )
         if not (source.ndim == target.ndim == distance.ndim == 1 and len(source) == len(target) == len(distance)):
             raise InvalidArgumentError(
                 f"projection {pre}->{post}: source, target and distance must be 1-d arrays of equal length; "
@@ -227,12 +244,12 @@ def write_connections(
         if not np.all(np.isfinite(distance)) or np.any(distance < 0):
             raise InvalidArgumentError(f"projection {pre}->{post}: distances must be finite and non-negative (um)")
         order = np.lexsort((source, target))
-        checked[key] = (source[order], target[order], distance[order])
+        checked[key] = (source[order], target[order], distance[order], None if weight is None else weight[order])
 
     path = Path(path)
     with atomic_file(path, "w+b") as handle, h5py.File(handle, "w") as f:
         _write_h5types(f, ranges, list(checked))
-        for (pre, post), (source, target, distance) in checked.items():
+        for (pre, post), (source, target, distance, weight) in checked.items():
             block_index, block_pointer, pointer = _destination_block_sparse(target)
             group = f.create_group(f"Projections/{post}/{pre}")
             edges = group.create_group(EDGES)
@@ -241,6 +258,8 @@ def write_connections(
             edges.create_dataset(DESTINATION_POINTER, data=pointer)
             edges.create_dataset(SOURCE_INDEX, data=source.astype(np.uint32))
             group.create_dataset(f"{CONNECTIONS_NAMESPACE}/{DISTANCE}", data=distance.astype(np.float32))
+            if weight is not None:
+                group.create_dataset(f"{SYNAPSES_NAMESPACE}/{WEIGHT}", data=weight)
     return path
 
 
@@ -433,7 +452,8 @@ def read_projections(path: str | os.PathLike, ranges: Mapping[str, tuple[int, in
     **Returns**
 
     `(pre, post)` -> `Edges` with absolute gids, in file order; `distance` (um) is
-    read from `Projections/<post>/<pre>/Connections/distance` and is None where absent.
+    read from `Projections/<post>/<pre>/Connections/distance` and `weight` (nS) from
+    `Projections/<post>/<pre>/Synapses/weight`; each is None where absent.
     """
     with _open(path, "connections file") as f:
         if POPULATIONS_TABLE in f:
@@ -465,5 +485,14 @@ def read_projections(path: str | os.PathLike, ranges: Mapping[str, tuple[int, in
                         raise SystemFileError(
                             f"{f.filename}: {attribute!r} has {len(distance)} values for {len(source)} edges"
                         )
-                projections[(pre, post)] = Edges(source + pre_start, target + post_start, distance)
+                weight = None
+                attribute = f"{base}/{SYNAPSES_NAMESPACE}/{WEIGHT}"
+                if attribute in f:
+                    weight = _dataset(f, attribute, dtype_kind="f").astype(np.float64)
+                    if len(weight) != len(source) or not np.all(np.isfinite(weight)) or np.any(weight < 0):
+                        raise SystemFileError(
+                            f"{f.filename}: {attribute!r} must hold one finite weight >= 0 nS per edge "
+                            f"({len(source)} edges)"
+                        )
+                projections[(pre, post)] = Edges(source + pre_start, target + post_start, distance, weight)
         return projections

@@ -57,6 +57,8 @@ class Projection:
     - `source`: int64 absolute presynaptic gids, one per edge.
     - `target`: int64 absolute postsynaptic gids, one per edge.
     - `distance`: float64 soma-to-soma distance of each edge, um.
+    - `weight`: float64 weight (peak conductance, nS) of each edge where the system holds
+      learned weights (`Env.save_system`), else None.
 
     Edges are sorted by (target, source); the arrays are read-only.
     """
@@ -66,6 +68,7 @@ class Projection:
     source: np.ndarray = field(repr=False)
     target: np.ndarray = field(repr=False)
     distance: np.ndarray = field(repr=False)
+    weight: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def num_edges(self) -> int:
@@ -170,8 +173,9 @@ class System:
             else:  # not every NeuroH5 writer stores distances: use the soma distance
                 xyz = self._coordinates[:, 1:]
                 distance = np.linalg.norm(xyz[source] - xyz[target], axis=1)
+            weight = None if edges.weight is None else _frozen(edges.weight[order])
             projections[(pre, post)] = Projection(
-                pre, post, _frozen(source), _frozen(target), _frozen(distance.astype(np.float64))
+                pre, post, _frozen(source), _frozen(target), _frozen(distance.astype(np.float64)), weight
             )
         return projections
 

@@ -39,8 +39,10 @@ noise_std : amp (shared)
 stimulus_onset : second (shared)
 """
 
+#: Synaptic weights are held as plain numbers of nS (`w_unit` = 1 nS), so that weights set from
+#: Python and read back are exactly the numbers given.
 DEPRESSING_SYNAPSE = """
-w : siemens (constant)
+w : 1 (constant)
 dx/dt = (1 - x)/tau_rec : 1 (event-driven)
 """
 
@@ -51,12 +53,12 @@ dapre/dt = -apre/tau_apre : 1 (event-driven)
 dapost/dt = -apost/tau_apost : 1 (event-driven)
 tau_apre : second (constant)
 tau_apost : second (constant)
-w_max : siemens (constant)
-pre_offset : siemens (constant)
+w_max : 1 (constant)
+pre_offset : 1 (constant)
 pre_w : 1 (constant)
-pre_c : siemens (constant)
+pre_c : 1 (constant)
 post_w : 1 (constant)
-post_c : siemens (constant)
+post_c : 1 (constant)
 plastic : 1 (constant)
 """
 #: Weight updates (plastic = 0 leaves w exactly as it is). On a presynaptic arrival the conductance
@@ -65,9 +67,9 @@ ON_PRE_PLASTIC = "apre += 1\nw = w + plastic*(clip(w + pre_offset + (pre_w*w + p
 ON_POST_PLASTIC = "apost += 1\nw = w + plastic*(clip(w + (post_w*w + post_c)*apre, 0*w_max, w_max) - w)"
 #: `PlasticSynapses` coefficient -> (brian2 variable, unit name or None).
 PLASTIC_COEFFICIENTS = {
-    "tau_pre": ("tau_apre", "ms"), "tau_post": ("tau_apost", "ms"), "w_max": ("w_max", "nS"),
-    "pre_offset": ("pre_offset", "nS"), "pre_w": ("pre_w", None), "pre_c": ("pre_c", "nS"),
-    "post_w": ("post_w", None), "post_c": ("post_c", "nS"),
+    "tau_pre": ("tau_apre", "ms"), "tau_post": ("tau_apost", "ms"), "w_max": ("w_max", None),
+    "pre_offset": ("pre_offset", None), "pre_w": ("pre_w", None), "pre_c": ("pre_c", None),
+    "post_w": ("post_w", None), "post_c": ("post_c", None),
 }
 
 b2 = None  # brian2, imported by _brian2() when the first backend is built
@@ -127,6 +129,7 @@ class Brian2Backend(Backend):
             "tau_rec": model.depression_recovery * ms,
             "U_dep": model.depression_fraction,
             "v_peak": model.v_peak * mV,
+            "w_unit": 1.0 * b2.nS,
         }
         self._set_stimulus(None)
         # One clock for every object: brian2's loop is markedly slower with several clocks.
@@ -172,11 +175,11 @@ class Brian2Backend(Backend):
         network, neurons = self.lowered, self.neurons
         edges = network.edges_of(name)
         excitatory = network.receptor_of(name) == "AMPA"
-        model = DEPRESSING_SYNAPSE if excitatory else "w : siemens (constant)\n"
-        on_pre = "g_ampa_post += w*x\nx = x*(1 - U_dep)" if excitatory else "g_gaba_post += w"
+        model = DEPRESSING_SYNAPSE if excitatory else "w : 1 (constant)\n"
+        on_pre = "g_ampa_post += w*x*w_unit\nx = x*(1 - U_dep)" if excitatory else "g_gaba_post += w*w_unit"
         extra = {}
         if plastic:
-            model = model.replace("w : siemens (constant)", "w : siemens") + PLASTIC_VARIABLES
+            model = model.replace("w : 1 (constant)", "w : 1") + PLASTIC_VARIABLES
             on_pre += "\n" + ON_PRE_PLASTIC
             extra["on_post"] = ON_POST_PLASTIC
         syn = b2.Synapses(
@@ -204,7 +207,7 @@ class Brian2Backend(Backend):
     def set_weights(self, weights: dict) -> None:
         for key, value in weights.items():
             if key in self.synapses:
-                self.synapses[key].w = value * b2.nS
+                self.synapses[key].variables["w"].set_value(float(value))
 
     def set_noise(self, mean: float, std: float) -> None:
         self.neurons.noise_mean = mean * b2.nA
@@ -357,12 +360,12 @@ class Brian2Backend(Backend):
     def synapse_weights(self) -> np.ndarray:
         weights = np.zeros(self.lowered.num_edges)
         for name, syn in self.synapses.items():
-            weights[self.lowered.edges_of(name)] = np.asarray(syn.variables["w"].get_value()) * 1e9
+            weights[self.lowered.edges_of(name)] = syn.variables["w"].get_value()
         return weights
 
     def set_synapse_weights(self, weights: np.ndarray) -> None:
         for name, syn in self.synapses.items():
-            syn.variables["w"].set_value(np.asarray(weights[self.lowered.edges_of(name)], dtype=float) * 1e-9)
+            syn.variables["w"].set_value(np.asarray(weights[self.lowered.edges_of(name)], dtype=float))
 
     def set_plasticity(self, synapses) -> None:
         if synapses is not None and not self._plastic_structure:
@@ -378,7 +381,7 @@ class Brian2Backend(Backend):
             edges = self.lowered.edges_of(name)
             for key, (variable, unit) in PLASTIC_COEFFICIENTS.items():
                 values = getattr(rules, key)[edges] if rules is not None else np.ones(edges.stop - edges.start)
-                scale = {"ms": 1e-3, "nS": 1e-9, None: 1.0}[unit]
+                scale = 1e-3 if unit == "ms" else 1.0
                 syn.variables[variable].set_value(np.asarray(values, dtype=float) * scale)
             plastic = rules.plastic[edges] if rules is not None else np.zeros(edges.stop - edges.start, bool)
             syn.variables["plastic"].set_value(plastic.astype(float))

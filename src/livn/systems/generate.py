@@ -280,7 +280,7 @@ def _write_system(config: dict, placed: dict, blocks: list, out_dir: Path, overw
         for key, edges in block.items():
             parts.setdefault(key, []).append(edges)
     projections = {
-        key: neuroh5.Edges(*(np.concatenate(column) for column in zip(*edges, strict=True)))
+        key: neuroh5.Edges(*(np.concatenate([getattr(e, name) for e in edges]) for name in ("source", "target", "distance")))
         for key, edges in parts.items()
     }
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:

@@ -464,6 +464,11 @@ class Env:
         from livn import streaming
 
         backend = self._backend()
+        if self._scaling is not None:
+            raise InvalidArgumentError(
+                "synaptic scaling is applied between the segments of env.run(); it does not act inside a stream. "
+                "Stream with plasticity on but scaling off (enable_plasticity(rules) without scaling)"
+            )
         duration = self._check_duration(duration)
         period = self._check_duration(period)
         if abs(period / STIMULUS_STEP - round(period / STIMULUS_STEP)) > 1e-9:
@@ -487,6 +492,9 @@ class Env:
         )
         driver.begin()
         backend.stream(duration, period, driver.schedule, driver.on_window)
+        recording = self._weight_recording
+        if recording is not None and synaptic.on_grid(self.t, recording.dt):  # a stream is sampled at its end only
+            recording.add(round(self.t / recording.dt) * recording.dt, backend.synapse_weights())
         return driver.finish()
 
     # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
@@ -658,7 +666,7 @@ class Env:
           indices (rows of `synaptic_weights()`).
 
         The samples are in `recorded_weights` (`t` ms, `synapses`, `weights [synapses, samples]`
-        nS). `clear()` empties them and samples t = 0 again. Splitting a run costs one backend
+        nS). A `stream` is not split: it adds one sample at its end (if that is on the grid). `clear()` empties them and samples t = 0 again. Splitting a run costs one backend
         call per sample (on brian2 a few ms each): choose `dt` of tens of ms or more for long runs.
         """
         backend = self._require_plasticity("record_weights()")

@@ -759,8 +759,7 @@ class Env:
             raise InvalidArgumentError(f"path must be a directory path; got {describe(path)}")
         if not isinstance(overwrite, bool):
             raise InvalidArgumentError(f"overwrite must be True or False; got {describe(overwrite)}")
-        if os.path.exists(path) and not overwrite:
-            backend.abandon_run(FileExistsError(path))
+        if os.path.exists(path) and not overwrite:  # (every rank sees the same file system and raises)
             raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
         weights = backend.synapse_weights()
         settings = {"weights": dict(self._weights), "noise": {"mean": self._noise[0], "std": self._noise[1]}}

@@ -2,10 +2,13 @@
 
 A mixin of `livn.backends.neuron.NeuronBackend` (it uses that backend's NEURON
 runtime, cells and synapses). Each rank saves, with NEURON's `SaveState`, every
-cell's and synapse's variables, t and the event queue (spikes in flight; at the
-end of `psolve` every spike has been exchanged, so the queues hold them all),
-plus what SaveState does not store: each cell's Random123 noise-stream position,
-the mechanism's GLOBAL parameters and the step count. Rank 0 gathers the parts;
+cell's variables (its number of plastic inputs included), every NetCon's weight
+vector (weight, depression, plasticity traces and coefficients), t and the event
+queue (spikes in flight; at the end of `psolve` every spike has been exchanged,
+so the queues hold them all, and every event of the last step, postsynaptic
+self-events included, has been delivered), plus what SaveState does not store:
+each cell's Random123 noise-stream position, the mechanism's GLOBAL parameters
+and the step count. Rank 0 gathers the parts;
 on loading, every rank reads the whole tree and restores its own part, which
 needs the same number of ranks. SaveState names NetCons by their index in
 NEURON's interpreter and aborts the process on a mismatch, so the model's
@@ -23,8 +26,9 @@ import numpy as np
 from livn._mpi import mark_collective
 from livn.errors import CheckpointError
 
-#: Version of the layout of `NeuronBackend.get_state`'s tree.
-STATE_FORMAT = 1
+#: Version of the layout of `NeuronBackend.get_state`'s tree (2: NetCons carry plasticity, events at
+#: (step + 5/6) dt; a format-1 state does not fit the mechanism any more).
+STATE_FORMAT = 2
 #: Mechanism GLOBALs of `LivnCultureCell`, saved in checkpoints (SaveState does not store them).
 MECHANISM_GLOBALS = ("capacitance", "v_peak", "e_ampa", "e_gaba", "tau_ampa", "tau_gaba", "tau_noise",
                      "noise_mean", "noise_std", "tau_rec", "release_fraction")
@@ -100,6 +104,7 @@ class NeuronCheckpoints:
             "globals": {name: float(getattr(h, f"{name}_LivnCultureCell")) for name in MECHANISM_GLOBALS},
             "vm": np.array([cell.vm for cell in cells], dtype=np.float64),
             "u": np.array([cell.u for cell in cells], dtype=np.float64),
+            "weights": self._local_weights(),  # nS, to check the restore (SaveState holds them)
         }
 
     def _local_cells(self) -> list:
@@ -177,7 +182,7 @@ class NeuronCheckpoints:
         if not isinstance(part, dict) or part.get("rank") != self.rank:
             fail("is missing or belongs to another rank")
         keys = ("t", "dt", "local_gids", "num_netcons", "structure", "savestate", "digest", "noise_seq",
-                "noise_ids", "globals", "vm", "u")
+                "noise_ids", "globals", "vm", "u", "weights")
         missing = [key for key in keys if key not in part]
         if missing:
             fail(f"lacks {', '.join(missing)}")
@@ -211,6 +216,8 @@ class NeuronCheckpoints:
                  "earlier one, shift NEURON's numbering: load in a fresh process)")
         if np.shape(part["noise_seq"]) != (n,) or np.shape(part["vm"]) != (n,) or np.shape(part["u"]) != (n,):
             fail(f"does not hold {n} cells")
+        if np.shape(part["weights"]) != (netcons,):
+            fail(f"does not hold the weights of {netcons} synapses")
         if not np.array_equal(np.asarray(part["noise_ids"]), _noise_ids(self._local_cells())):
             fail("has other noise streams (seed or gids differ)")
         if not isinstance(part["globals"], dict) or set(part["globals"]) != set(MECHANISM_GLOBALS):
@@ -247,5 +254,7 @@ class NeuronCheckpoints:
         for name in ("vm", "u"):
             if not np.array_equal([getattr(cell, name) for cell in cells], np.asarray(part[name])):
                 raise CheckpointError(f"NEURON did not restore {name} of rank {self.rank}'s cells as saved")
+        if not np.array_equal(self._local_weights(), np.asarray(part["weights"])):
+            raise CheckpointError(f"NEURON did not restore the synaptic weights of rank {self.rank} as saved")
         if not np.array_equal([cell.noise_stream.get_seq() for cell in cells], np.asarray(part["noise_seq"])):
             raise CheckpointError(f"the noise streams of rank {self.rank} did not return to their saved positions")

@@ -10,12 +10,22 @@ noise-free run agrees with the brian2 backend spike for spike up to rounding.
 The mechanisms are compiled with `nrnivmodl` on first use into a per-version
 cache and loaded automatically (see `livn.backends._neuron_build`).
 
-- Synapses are NetCons from the presynaptic gid with delay `round(axonal delay /
-  dt)` steps (at least one) and weight vector (w nS, receptor, x, last arrival):
-  AMPA synapses depress per synapse at arrival (Tsodyks-Markram, state in the
-  NetCon), GABA_A synapses do not.
-- Spikes are sent at the end of the step in which v reached v_peak and are
-  stamped with the start of that step, as brian2 stamps them.
+- Integration step k (from t = k dt to (k + 1) dt) runs in the middle of NEURON's
+  fixed step, at NEURON time (k + 1/2) dt, where its spikes are sent; a recorded
+  spike is stamped with the step's start, k dt, as brian2 stamps it.
+- Synapses are NetCons from the presynaptic gid with delay `(D + 1/3) dt` for an
+  axonal delay of D = `round(delay / dt)` steps (at least one), so a spike arrives
+  at (k + D + 5/6) dt, within the step it belongs to, and every event of a step
+  (conductance, depression, plasticity) is handled before the step ends (the .mod
+  file explains the timing). Weight vector: w (nS), receptor, x, last arrival,
+  then the plasticity fields (`NETCON_FIELDS`). AMPA synapses depress per synapse
+  at arrival (Tsodyks-Markram, state in the NetCon), GABA_A synapses do not.
+- Long-term plasticity (capability `plasticity`, rules in `livn.models.plasticity`):
+  each plastic NetCon keeps its traces and the rule's coefficients in its weight
+  vector and is updated at each arrival; a cell that spikes sends itself an event
+  that updates every plastic NetCon onto it after the arrivals of that step. Traces
+  decay by exp(-(steps elapsed) dt / tau), so a noise-free run learns brian2's
+  weights to float tolerance, independently of the number of MPI ranks.
 - Background noise: one standard normal per cell and step from the cell's own
   Random123 stream, keyed by (seed, gid).
 - Electrode stimulation: the `[T, n]` nA stimulus is injected current, set on
@@ -23,19 +33,23 @@ cache and loaded automatically (see `livn.backends._neuron_build`).
 
 **MPI.** Under `mpirun` (detected from the launcher's environment, or when
 `mpi4py.MPI` is already imported) NEURON is initialised on mpi4py's
-`MPI_COMM_WORLD` and gids are dealt round-robin (gid % ranks). Spikes travel
-between ranks through `ParallelContext` (exchange every minimum delay). A cell's
-dynamics depend only on its own parameters, noise stream and the events it
-receives, and same-step arrivals are summed exactly (see the .mod file), so the
-spikes do not depend on the number of ranks (tested for 1 and 2 ranks). Every rank must call `Env` methods in the same
-order with the same arguments (SPMD). `run` returns the whole network's spikes
+`MPI_COMM_WORLD` and gids are dealt round-robin (gid % ranks); a synapse lives
+on the rank of its target. Spikes travel between ranks through `ParallelContext`
+(exchange every minimum delay). A cell's dynamics depend only on its own
+parameters, noise stream and the events it receives, same-step arrivals are
+summed exactly (see the .mod file) and each synapse's plasticity only on its own
+events, so spikes and weights do not depend on the number of ranks (tested for 1
+and 2 ranks). `synapse_weights` gathers every synapse's weight on every rank.
+Every rank must call `Env` methods in the same order with the same arguments
+(SPMD). `run` returns the whole network's spikes
 and voltages on rank 0 and each other rank's local part (its own gids) there.
 Arguments are agreed collectively before a run starts: if one rank's arguments
 are bad or differ from the others', every rank raises, rank 0 with the rank and
 the reason, and nothing hangs.
 
 **Checkpoints** (`Env.save_state` / `load_state`). Each rank saves NEURON's own
-`SaveState` (every cell's and synapse's variables, t, and the event queue: spikes
+`SaveState` (every cell's and synapse's variables, t, the NetCon weight vectors
+with the weights, plasticity traces and coefficients, and the event queue: spikes
 in flight, received ones included, and the next spike exchange) with what it
 lacks: each cell's position in its noise stream, the mechanism's GLOBALs and the
 step count; rank 0 gathers the parts into one file. Loading restores each part
@@ -61,13 +75,25 @@ import numpy as np
 
 from livn._mpi import RankFailure, World, is_collective, launched_by_mpi, mark_collective
 from livn.backends._neuron_state import NeuronCheckpoints
-from livn.backends.base import CHECKPOINT, MPI, STIMULUS_STEP, Backend
+from livn.backends.base import CHECKPOINT, MPI, PLASTICITY, STIMULUS_STEP, Backend
 from livn.errors import LivnError
+from livn.models.plasticity import COEFFICIENTS
 from livn.types import RunResult
 
 # NEURON itself is imported when the first network is built (MPI must be set up first).
 #: Random123 stream id (third key) of the background noise.
 NOISE_STREAM = 1
+#: Steps added to every NetCon's delay: a spike sent at (k + 1/2) dt arrives at (k + D + 5/6) dt. A third
+#: of a step also keeps NEURON's spike exchanges (every (D_min + 1/3) dt) off the middle of a step, where
+#: a spike sent just after an exchange would arrive exactly at the next one (see `_build`).
+ARRIVAL_OFFSET = 1.0 / 3.0
+#: Longest interval between two spike exchanges under MPI, ms (rounded to (whole steps + ARRIVAL_OFFSET) dt).
+MAX_EXCHANGE_INTERVAL = 10.0
+#: A synapse's NetCon weight vector, as NET_RECEIVE of `LivnCultureCell` names it (see the .mod file).
+NETCON_FIELDS = ("weight", "receptor", "x", "last_arrival", "plastic", "a_pre", "a_post", "last_pre", "last_post",
+                 *COEFFICIENTS)
+#: Field name -> index in the NetCon weight vector.
+FIELD = {name: index for index, name in enumerate(NETCON_FIELDS)}
 #: Seconds the ranks wait for each other to print an error that all of them raised, before aborting.
 EXIT_BARRIER_TIMEOUT = 30.0
 #: Seconds between printing an uncaught exception and aborting the MPI job.
@@ -205,7 +231,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
     name = "neuron"
     simulator_module = "neuron"
     extra = "neuron"
-    capabilities = frozenset({MPI, CHECKPOINT})
+    capabilities = frozenset({MPI, CHECKPOINT, PLASTICITY})
 
     def __init__(self, network):
         super().__init__(network)
@@ -226,7 +252,10 @@ class NeuronBackend(NeuronCheckpoints, Backend):
             error = e
             rt.pc.gid_clear()  # leave NEURON empty for the next attempt
         rt.agree(error, "building the NEURON network")
-        rt.pc.set_maxstep(10)  # collective: exchange interval = smallest NetCon delay of all ranks
+        # Collective: the exchange interval is the smallest NetCon delay between ranks, (D_min + 1/3) dt, or
+        # less. Exchanges then fall at 0, 1/3 or 2/3 of a step, never at a spike time (a half step), so
+        # a spike an exchange just missed arrives at least dt/6 after the next one.
+        rt.pc.set_maxstep((round(MAX_EXCHANGE_INTERVAL / self.dt) + ARRIVAL_OFFSET) * self.dt)
         # Checkpoints: NEURON's SaveState, laid out now, before anything is recorded. SaveState also
         # stores Vector recordings by their position in NEURON's list, and reading a state back aborts
         # the process if the loading process records differently; laid out without them (and reused,
@@ -281,6 +310,8 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         self._stimulus_row = h.Vector(len(self.local_gids))
 
         self._synapses = {}  # projection name -> NetCons on this rank
+        self._netcons = []  # every NetCon on this rank, in the order of self._local_edges
+        local_edges = []
         rank, ranks = self.rank, self.num_ranks
         for name in lowered.projections:
             edges = lowered.edges_of(name)
@@ -291,16 +322,29 @@ class NeuronBackend(NeuronCheckpoints, Backend):
             for pre_gid, post_gid, k in zip(source[local].tolist(), target[local].tolist(),
                                             lowered.delay_steps[edges][local].tolist()):
                 netcon = pc.gid_connect(pre_gid, self._cells[post_gid])
-                netcon.delay = k * self.dt
-                netcon.weight[0] = 0.0
-                netcon.weight[1] = receptor
+                netcon.delay = (k + ARRIVAL_OFFSET) * self.dt  # arrives at (step + 5/6) dt, see the .mod file
+                netcon.weight[FIELD["weight"]] = 0.0
+                netcon.weight[FIELD["receptor"]] = receptor
+                netcon.weight[FIELD["tau_pre"]] = netcon.weight[FIELD["tau_post"]] = 1.0  # not plastic
                 netcons.append(netcon)
             self._synapses[name] = netcons
+            self._netcons.extend(netcons)
+            local_edges.append(edges.start + np.flatnonzero(local))
+        #: Edge index (lowered network's order) of each of this rank's NetCons.
+        self._local_edges = np.concatenate(local_edges).astype(np.int64) if local_edges else np.zeros(0, np.int64)
+        #: Gid of each NetCon's target cell.
+        self._local_posts = np.asarray(lowered.post, dtype=np.int64)[self._local_edges]
+        # Weights are read and written for every synapse at once through pointers to the NetCons' weight[0].
+        self._weight_pointers = h.PtrVector(len(self._netcons)) if self._netcons else None
+        for index, netcon in enumerate(self._netcons):
+            self._weight_pointers.pset(index, netcon._ref_weight[0])
+        self._weight_values = h.Vector(len(self._netcons))
 
     def _release(self) -> None:
         """Give NEURON's model up (another backend is being built)."""
         self._rt.pc.gid_clear()
         self._synapses, self._sources, self._cells, self._host = {}, [], {}, None
+        self._netcons, self._weight_pointers, self._weight_values = [], None, None
         self._savestate = None
         self._stimulus_targets = self._stimulus_row = None
         self._spikes = self._voltage = None
@@ -346,6 +390,55 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         h.noise_std_LivnCultureCell = std
         if self._step == 0:
             self._needs_init = True  # the noise current starts at the mean
+
+    # -- plasticity ---------------------------------------------------------------------------
+
+    def synapse_weights(self) -> np.ndarray:
+        """Every synapse's weight, nS, in the lowered network's edge order (collective: every rank gets all)."""
+        self._check_active()
+        weights = np.zeros(self.lowered.num_edges)
+        for edges, part in self._rt.world.allgather((self._local_edges, self._local_weights())):
+            weights[edges] = part
+        return weights
+
+    def _local_weights(self) -> np.ndarray:
+        """The weights (nS) of this rank's NetCons, in the order of `_local_edges` (not collective)."""
+        if self._weight_pointers is None:
+            return np.zeros(0)
+        self._weight_pointers.gather(self._weight_values)
+        return self._weight_values.as_numpy().copy()
+
+    def set_synapse_weights(self, weights: np.ndarray) -> None:
+        """Set every synapse's weight (nS) from `[num_edges]` in edge order; every rank passes the whole array."""
+        self._check_active()
+        if self._weight_pointers is not None:
+            self._weight_values.from_python(np.ascontiguousarray(weights, dtype=np.float64)[self._local_edges])
+            self._weight_pointers.scatter(self._weight_values)
+
+    def set_plasticity(self, synapses) -> None:
+        """Turn the lowered rules (`PlasticSynapses`) on, traces at 0, or off (None); weights stay as they are.
+
+        Each rank writes its own synapses' coefficients into their NetCons and tells each of its
+        cells how many plastic synapses it receives (a cell without any sends no postsynaptic events).
+        """
+        self._check_active()
+        edges = self._local_edges
+        plastic = np.zeros(len(edges), bool) if synapses is None else np.asarray(synapses.plastic)[edges]
+        values = {"plastic": plastic.astype(np.float64)}
+        for name in COEFFICIENTS:  # where not plastic: zero (tau 1 ms), as lower_plasticity has them
+            values[name] = (np.asarray(getattr(synapses, name), dtype=np.float64)[edges] if synapses is not None
+                            else np.full(len(edges), 1.0 if name.startswith("tau") else 0.0))
+        for name in ("a_pre", "a_post", "last_pre", "last_post"):  # traces start at 0
+            values[name] = np.zeros(len(edges))
+        indices = [FIELD[name] for name in values]
+        rows = np.stack(list(values.values()), axis=1).tolist() if len(edges) else []
+        for netcon, row in zip(self._netcons, rows):
+            weight = netcon.weight
+            for index, value in zip(indices, row):
+                weight[index] = value
+        inputs = np.bincount(self._local_posts[plastic], minlength=self.num_neurons)
+        for gid, cell in self._cells.items():
+            cell.plastic_inputs = float(inputs[gid])
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -471,7 +564,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         rt = self._rt
         if self._spikes is not None:
             times, gids = self._spikes
-            step = np.rint(times.as_numpy() / self.dt).astype(np.int64) - 1  # sent at the end of the step
+            step = np.floor(times.as_numpy() / self.dt).astype(np.int64)  # sent in the middle of the step
             local = (gids.as_numpy().astype(np.int64), step)
             times.resize(0)
             gids.resize(0)
@@ -496,7 +589,11 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         return RunResult(it, t, iv, v)
 
     def clear(self) -> None:
-        """Back to t = 0: initial state, no spikes in flight, each cell's noise stream from its start."""
+        """Back to t = 0: initial state, no spikes in flight, each cell's noise stream from its start.
+
+        Synaptic weights (learned ones included) and plasticity rules stay; `finitialize` at the next
+        run (NET_RECEIVE's INITIAL block) sets the depression and the plasticity traces back to rest.
+        """
         self._check_active()
         self._step = 0
         self._needs_init = True

@@ -6,21 +6,57 @@ The cell's state lives here, not in the host section: the Izhikevich membrane
 Ornstein-Uhlenbeck background current (nA) and the electrode current (nA).
 The host section is only a place for the point process; its own voltage is unused.
 
-Once per time step (dt ms, forward Euler, in the order the brian2 backend uses):
+Integration step k (dt ms, t_k = k dt) runs in the middle of NEURON's fixed step
+from t_k to t_(k+1): in the BREAKPOINT block, which NEURON evaluates for the
+current into the host section (zero) at t = t_k + dt/2. In the order the brian2
+backend uses:
 
-  1. conductance arriving with this step's events is added (see NET_RECEIVE);
+  1. the conductance (nS) that arrived with the events of step k - 1 is added (pending_*);
   2. one Euler(-Maruyama) step of the membrane, conductance and noise equations,
      all right-hand sides from the state at the start of the step;
-  3. if vm >= v_peak: the cell spikes (net_event at the end of the step),
-     vm <- c and u <- u + d.
+  3. if vm >= v_peak: the cell spikes "in step k": net_event at t = t_k + dt/2,
+     vm <- c and u <- u + d, and, if the cell has plastic inputs, a self-event
+     (flag 1) at t_k + 11/12 dt for the postsynaptic side of plasticity.
 
-Synaptic events carry (weight nS, receptor: 0 AMPA with Tsodyks-Markram
-depression, 1 GABA_A). The release resource x of an AMPA synapse lives in the
-NetCon, so depression is tracked per synapse at arrival, exactly as brian2 does.
+Python gives each synapse (NetCon) the delay (D + 1/3) dt for an axonal delay of
+D steps, so a spike of step j arrives at t_(j+D) + 5/6 dt: after step j + D has
+run, before it ends. NEURON delivers the events of (t_k + dt/2, t_(k+1)] after the
+step's update and before its fixed step returns, in time order: first the
+arrivals of step k (t_k + 5/6 dt), then the postsynaptic self-events of step k
+(t_k + 11/12 dt). So every event of step k is handled within step k, also the
+last step of a run, with at least dt/12 of margin for rounding; NET_RECEIVE takes
+the step from the target cell's count of steps (`steps`), not from t, which
+drifts from k dt as NEURON sums its half steps. (Stamped at the end of the step, as a NEURON spike would
+be, a spike with a one-step delay could not arrive before step k + 1 ends:
+NEURON takes neither a net_event before the current t nor, between MPI ranks, a
+NetCon delay under dt.)
+
+Synaptic events carry the NetCon's weight vector (see NET_RECEIVE): the weight
+(nS); the receptor (0 AMPA with Tsodyks-Markram depression, 1 GABA_A); the
+release resource x of an AMPA synapse and the step of its last arrival
+(depression is tracked per synapse at arrival, exactly as brian2 does); and the
+synapse's long-term plasticity (livn.models.plasticity): the traces a_pre and
+a_post (dimensionless) with the steps they were last updated at, the flag
+`plastic` and the coefficients of the update equations (tau_pre, tau_post in ms;
+w_max, pre_offset, pre_c, post_c in nS; pre_w, post_w dimensionless). A trace
+decays by exp(-(steps elapsed) dt / tau) between its updates. If `plastic`:
+
+  - arrival in step k: after the conductance increment (w x for AMPA, w for
+    GABA_A, with w before this update), a_pre <- a_pre decayed to step k, plus 1;
+    and with a_post decayed to step k (without the postsynaptic spike of step k)
+    w <- clip(w + pre_offset + (pre_w w + pre_c) a_post, 0, w_max);
+  - postsynaptic spike in step k (self-event, for every plastic NetCon onto the
+    cell): a_post <- a_post decayed to step k, plus 1; and with a_pre decayed to
+    step k (this step's arrivals included) w <- clip(w + (post_w w + post_c) a_pre, 0, w_max).
+
+The NET_RECEIVE INITIAL block (run by finitialize) resets x and the traces, not
+the weight or the coefficients: learned weights survive livn's clear().
+
 Arrivals are rounded to multiples of 2^-32 nS and summed in `pending_*` before
 they reach the conductance, so the sum is exact: events arriving in the same
 step give bit-identical conductances in whatever order they are delivered, which
-is what makes the spikes independent of the number of MPI ranks.
+is what makes the spikes (and, each synapse's state being its own, the weights)
+independent of the number of MPI ranks.
 
 The noise draws come from this cell's own Random123 stream (ids set from Python
 from the seed and the gid), one standard normal per step, so they do not depend
@@ -35,8 +71,10 @@ ENDCOMMENT
 NEURON {
     THREADSAFE
     POINT_PROCESS LivnCultureCell
+    NONSPECIFIC_CURRENT i_host
     RANGE a, b, c, d, vm_rest, u_rest
     RANGE vm, u, g_ampa, g_gaba, i_noise, i_stim, pending_ampa, pending_gaba, spare_normal, has_spare
+    RANGE steps, plastic_inputs
     GLOBAL capacitance, v_peak, e_ampa, e_gaba, tau_ampa, tau_gaba
     GLOBAL tau_noise, noise_mean, noise_std, tau_rec, release_fraction
     RANDOM noise_stream
@@ -60,6 +98,7 @@ PARAMETER {
     noise_std = 0       : nA
     tau_rec = 2000      : ms
     release_fraction = 0.4
+    plastic_inputs = 0  : number of plastic synapses onto the cell (set from Python)
 }
 
 ASSIGNED {
@@ -69,10 +108,13 @@ ASSIGNED {
     g_gaba              : nS
     i_noise             : nA
     i_stim              : nA, set from Python at every 1 ms stimulus row
-    pending_ampa        : nS arriving with this step's events
+    pending_ampa        : nS arrived with the events of the last step
     pending_gaba        : nS
     spare_normal        : the second normal of the last polar-method pair
     has_spare           : 1 if spare_normal is still unused
+    steps               : integration steps done since finitialize (step k ends with steps = k + 1)
+    i_host      (nA)    : current into the host section: always 0
+    g_host      (uS)    : its conductance: 0
 }
 
 INITIAL {
@@ -85,11 +127,20 @@ INITIAL {
     pending_gaba = 0
     has_spare = 0
     spare_normal = 0
+    steps = 0
     random_setseq(noise_stream, 0)
 }
 
 BREAKPOINT {
-    SOLVE advance
+    : NEURON's nrn_cur: once per fixed step, in the middle of it (t = (k + 1/2) dt), for all cells in
+    : one loop; finitialize also calls it, at t = 0, when no step is due. The current into the host
+    : section is zero; CONDUCTANCE makes NEURON evaluate this block once per step, not twice.
+    CONDUCTANCE g_host
+    if (t > 0.25 * dt) {
+        advance()
+    }
+    i_host = 0
+    g_host = 0
 }
 
 PROCEDURE advance() {
@@ -110,6 +161,7 @@ PROCEDURE advance() {
     g_ampa = g_ampa + dt * dg_ampa
     g_gaba = g_gaba + dt * dg_gaba
     i_noise = i_noise + dt * di_noise + kick
+    steps = steps + 1
     if (vm >= v_peak) {
         vm = c
         u = u + d
@@ -118,10 +170,15 @@ PROCEDURE advance() {
 }
 
 PROCEDURE emit_spike() {
-    : NMODL allows net_event only in NET_RECEIVE; the spike is detected during the
-    : step, so it is sent here, through the same call NET_RECEIVE's net_event makes.
+    : NMODL allows net_event and net_send only in NET_RECEIVE (and net_send in INITIAL); the
+    : spike is detected during the step, so both are called here as NET_RECEIVE's code calls them.
+    : The self-event has no weight vector: NET_RECEIVE reads none for flag 1.
 VERBATIM
-    net_event(_ppvar[1].get<Point_process*>(), t);
+    Point_process* _cell = _ppvar[1].get<Point_process*>();
+    net_event(_cell, t);
+    if (plastic_inputs > 0) {
+        net_send(_tqitem, (double*) 0, _cell, t + 5.0 / 12.0 * _nt->_dt, 1.0);
+    }
 ENDVERBATIM
 }
 
@@ -149,22 +206,58 @@ FUNCTION quantized(conductance) {
     quantized = floor(conductance * 4294967296 + 0.5) / 4294967296
 }
 
-NET_RECEIVE(weight, receptor, x, last_arrival (ms)) {
+FUNCTION clipped(w, w_max) {
+    : w (nS) clipped to [0, w_max]
+    if (w < 0) {
+        clipped = 0
+    } else if (w > w_max) {
+        clipped = w_max
+    } else {
+        clipped = w
+    }
+}
+
+NET_RECEIVE(weight, receptor, x, last_arrival, plastic, a_pre, a_post, last_pre, last_post,
+            tau_pre, tau_post, w_max, pre_offset, pre_w, pre_c, post_w, post_c) {
+    : weight, w_max, pre_offset, pre_c, post_c: nS; tau_pre, tau_post: ms; last_*: integration steps
+    LOCAL k
     INITIAL {
         x = 1
         last_arrival = 0
+        a_pre = 0
+        a_post = 0
+        last_pre = 0
+        last_post = 0
     }
+    k = steps - 1  : the step of this event: the target cell has done it (events come after its update)
     if (flag == 0) {
+        : a presynaptic spike arriving in step k, at (k + 5/6) dt
         if (receptor == 0) {
-            x = 1 - (1 - x) * exp(-(t - last_arrival) / tau_rec)
+            x = 1 - (1 - x) * exp(-(k - last_arrival) * dt / tau_rec)
             pending_ampa = pending_ampa + quantized(weight * x)
             x = x * (1 - release_fraction)
-            last_arrival = t
+            last_arrival = k
         } else {
             pending_gaba = pending_gaba + quantized(weight)
         }
+        if (plastic) {
+            a_pre = a_pre * exp(-(k - last_pre) * dt / tau_pre) + 1
+            last_pre = k
+            weight = clipped(weight + pre_offset + (pre_w * weight + pre_c) * a_post * exp(-(k - last_post) * dt / tau_post), w_max)
+        }
+    } else if (flag == 1) {
+        : this cell spiked in step k (event at (k + 11/12) dt): after that step's arrivals
+        FOR_NETCONS(w, rec, xr, la, pl, apre, apost, lpre, lpost, tpre, tpost, wmax, poff, pw, pc, qw, qc) {
+            if (pl) {
+                apost = apost * exp(-(k - lpost) * dt / tpost) + 1
+                lpost = k
+                w = clipped(w + (qw * w + qc) * apre * exp(-(k - lpre) * dt / tpre), wmax)
+            }
+        }
     } else {
-        : never sent; registers this point process as a spike source for NetCon
+        : never sent; registers this point process as a spike source for NetCon (net_event)
+        : and gives it the self-event slot that emit_spike uses (net_send)
         net_event(t)
+        net_send(0, 2)
     }
 }

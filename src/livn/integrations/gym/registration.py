@@ -17,6 +17,9 @@ On every id, `gym.make_vec(id, num_envs=B, vectorization_mode="vector_entry_poin
 `vectorization_mode="async"` one process and culture per copy on any backend.
 
 Channels 0-7 are the two rows of electrodes on one side of the 4 x 4 array, 8-15 the other side.
+
+Games the culture plays by itself (`GAMES`): `livn/Pong-S2-v0`, Pong after DishBrain on the S2
+culture (`livn.integrations.gym.pong.PongEnv`; its keyword arguments pass through `gym.make`).
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ ENVIRONMENTS = {
     "livn/Pendulum-S1-v0": ("Pendulum-v1", _pendulum),
     "livn/CartPole-S1-v0": ("CartPole-v1", _cartpole),
     "livn/MountainCarContinuous-S1-v0": ("MountainCarContinuous-v0", _mountain_car),
+}
+
+
+#: Registered id -> entry point of games the culture plays by itself (not a task behind `LivnGym`).
+GAMES = {
+    "livn/Pong-S2-v0": ("livn.integrations.gym.pong:PongEnv", {"system": "S2"}),
 }
 
 
@@ -118,3 +127,6 @@ def register_environments() -> None:
             vector_entry_point=make_livn_vector_env,
             kwargs={"task": task},
         )
+    for env_id, (entry_point, kwargs) in GAMES.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=entry_point, kwargs=dict(kwargs))

@@ -2,11 +2,21 @@
 
 Imported by `livn.backends.diffrax` when a backend is built, so that importing
 livn never imports JAX. See that module's docstring for the order of operations
-in a step and for how gradients are taken.
+in a step, for how gradients are taken and for how plasticity is translated.
+
+Two static branches of one step function: without plasticity (`Network.plasticity`
+None) a spike's conductance `w x` is put, per target neuron, into the ring buffer
+`State.in_flight` when it is sent (with plasticity too, for the non-plastic
+synapses); with plasticity, the spikes of plastic synapses are kept per synapse (`PlasticState.arrivals`, lists of the synapses arriving in
+each future step) and their conductance is computed from the weight at arrival.
+Both keep `State.sent`, the amount every neuron sent in each of the last
+`buffer_length` steps, from which the host rebuilds what is in flight when weights
+or rules change (`rebuild_in_flight`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -25,6 +35,8 @@ def _float_dtype():
 
 #: Spikes per integration step delivered event by event in forward runs (see `Simulator`).
 EVENT_CAPACITY = 16
+#: Plastic arrivals handled together in one pass of the event-driven arrival loop.
+ARRIVAL_CHUNK = 32
 
 #: Membrane potential (mV) above which a neuron is committed to a spike: the upswing from here to
 #: v_peak is explosive (d v'/d v = 1 + dt (0.08 v + 5) > 1), so gradients are taken at this level.
@@ -102,14 +114,58 @@ class Network(eqx.Module):
     post: jax.Array  # int32 [E]
     delay_steps: jax.Array  # int32 [E]
     is_excitatory: jax.Array  # bool [E]: AMPA with depression, else GABA_A
-    projection: jax.Array  # int32 [E]: index into `weights`
-    weights: jax.Array  # nS per projection
+    weights: jax.Array  # nS per synapse [E]; plastic synapses take theirs from `PlasticState.w` instead
     noise_mean: jax.Array  # nA
     noise_std: jax.Array  # nA
     excitatory_neuron: jax.Array  # bool [n]: its synapses are AMPA and depress
     outgoing: jax.Array  # int32 [n, max out-degree]: edge indices per presynaptic neuron, padded with E
     buffer_length: int = eqx.field(static=True)
     num_neurons: int = eqx.field(static=True)
+    #: The plasticity rules in force, or None (the static switch between the two step branches).
+    plasticity: "Plasticity | None" = None
+
+
+class Plasticity(eqx.Module):
+    """`livn.models.plasticity.PlasticSynapses` as arrays, with the layout of the per-synapse arrival lists.
+
+    Coefficients per synapse [E]: `tau_pre`, `tau_post` (ms), `w_max`, `pre_offset`, `pre_c`,
+    `post_c` (nS), `pre_w`, `post_w` (1); `plastic` bool [E].
+    """
+
+    plastic: jax.Array
+    tau_pre: jax.Array
+    tau_post: jax.Array
+    w_max: jax.Array
+    pre_offset: jax.Array
+    pre_w: jax.Array
+    pre_c: jax.Array
+    post_w: jax.Array
+    post_c: jax.Array
+    rank: jax.Array  # int32 [E]: position among the plastic synapses of the same sender and delay
+    incoming: jax.Array  # int32 [n, max plastic in-degree]: plastic edges per target neuron, padded with E
+    #: Arrivals per step that the lists hold; a step with more is handled over every synapse (exact).
+    capacity: int = eqx.field(static=True)
+
+
+class PlasticState(eqx.Module):
+    """What plasticity adds to the dynamic state: weights, event-driven traces, spikes in flight per synapse.
+
+    Traces are stored at their last event: `a_pre` (1) as it was right after the step
+    `pre_step` (int32), and decay as exp(-(k - pre_step) dt / tau_pre) to step k; the
+    same for `a_post`/`post_step`. `arrivals[slot]` lists the plastic synapses whose
+    spike arrives in the step with `step % buffer_length == slot` (the first
+    `arrival_count[slot]` entries; a count above the capacity means the list overflowed).
+    The path over every synapse (`event_capacity=0`) neither reads nor fills the lists.
+    """
+
+    w: jax.Array  # nS [E]; meaningful on plastic synapses
+    a_pre: jax.Array  # [E]
+    pre_step: jax.Array  # int32 [E]
+    a_post: jax.Array  # [E]
+    post_step: jax.Array  # int32 [E]
+    arrivals: jax.Array  # int32 [buffer_length, capacity]
+    arrival_count: jax.Array  # int32 [buffer_length]
+    post_done: jax.Array  # bool: the postsynaptic updates of the spikes in `State.pending` are applied
 
 
 class State(eqx.Module):
@@ -120,6 +176,8 @@ class State(eqx.Module):
     in_flight: jax.Array  # [buffer_length, 2, n] conductance (nS) arriving per future step, AMPA/GABA_A
     pending: jax.Array  # [n] spikes of the last step not yet put into `in_flight`: x (excitatory) or 1
     step: jax.Array  # int32, steps since t = 0
+    sent: jax.Array  # [buffer_length, n]: `pending` of the step s, in row s % buffer_length (x, 1 or 0)
+    plastic: "PlasticState | None" = None  # present exactly when `Network.plasticity` is
 
 
 class Simulator(eqx.Module):
@@ -133,6 +191,14 @@ class Simulator(eqx.Module):
     #: Pass surrogate gradients through synaptic transmission (off by default: on S2 under strong
     #: stimulation they gave Jacobians of channel rates whose signs disagree with finite differences).
     transmission_gradients: bool = eqx.field(static=True, default=False)
+    #: Name of the vmap axis of a batch of trials, or None. Event loops then run as many passes as the
+    #: busiest trial needs (every trial masks what is not its own), instead of selecting every
+    #: loop-carried array per pass and trial, which is how vmap runs a loop of per-trial length.
+    batch_axis: str | None = eqx.field(static=True, default=None)
+
+    def _passes(self, count):
+        """Trip count of an event loop: `count`, or its maximum over the batch (see `batch_axis`)."""
+        return count if self.batch_axis is None else jax.lax.pmax(count, self.batch_axis)
 
     def drift(self, t, y, args):
         network, stimulus_current = args
@@ -151,29 +217,77 @@ class Simulator(eqx.Module):
             (network.noise_mean - i_noise) / m.noise_time_constant,
         )
 
-    def send(self, network: Network, in_flight, amount, sent_step):
-        """Schedule the conductance (nS) of the spikes sent at `sent_step` into the ring buffer.
+    def send(self, network: Network, in_flight, amount, sent_step, plastic=None):
+        """Schedule the spikes sent at `sent_step`; returns `(in_flight, plastic)`.
 
         `amount` is, per presynaptic neuron, its released resource x (excitatory) or 1
-        (inhibitory) if it spiked, else 0.
+        (inhibitory) if it spiked, else 0. The conductance (nS) `w * amount` of every
+        non-plastic synapse goes into the ring buffer `in_flight`, per target neuron; a
+        plastic synapse (plasticity on) is appended to the arrival list of the step its
+        spike arrives in, and its conductance is computed then (`arrive`). With plasticity
+        on, the same neurons' spikes also act as postsynaptic spikes of `sent_step` on
+        their plastic inputs (`post_spikes`), unless `plastic.post_done`.
         """
         num_edges = network.pre.shape[0]
         if num_edges == 0:
-            return in_flight
+            return in_flight, plastic
+        rules = network.plasticity
+        length = network.buffer_length
 
         def deliver(in_flight, edges, valid):
-            edge_amount = network.weights[network.projection[edges]] * amount[network.pre[edges]]
-            slot = (sent_step + network.delay_steps[edges]) % network.buffer_length
+            if rules is not None:
+                valid = valid & ~rules.plastic[edges]
+            edge_amount = network.weights[edges] * amount[network.pre[edges]]
+            slot = (sent_step + network.delay_steps[edges]) % length
             receptor = jnp.where(network.is_excitatory[edges], 0, 1)
             return in_flight.at[slot, receptor, network.post[edges]].add(jnp.where(valid, edge_amount, 0.0))
 
+        def enlist(arrivals, count, edges, valid, rank):
+            """Append `edges` (where `valid`) to the lists of their arrival steps at `rank` after what is there."""
+            slot = (sent_step + network.delay_steps[edges]) % length
+            position = count[slot] + rank
+            arrivals = arrivals.at[jnp.where(valid, slot, length), position].set(edges, mode="drop")
+            return arrivals, count.at[slot].add(valid.astype(jnp.int32))
+
         if not self.event_capacity:
-            return deliver(in_flight, jnp.arange(num_edges), True)
+            # Over every synapse. Plastic spikes are not listed: `arrive` finds them in `sent` (the
+            # backend rebuilds the lists when a state of this path becomes its own).
+            in_flight = deliver(in_flight, jnp.arange(num_edges, dtype=jnp.int32), True)
+            if rules is not None:
+                plastic = self.post_spikes(network, plastic, amount, sent_step)
+            return in_flight, plastic
+
+        n = amount.shape[0]
+        if rules is not None:
+            # Sender by sender, so that the list positions of synapses arriving in the same step never collide.
+            senders = jnp.nonzero(amount != 0, size=n, fill_value=0)[0]
+            number = jnp.sum(amount != 0)
+            post_done = plastic.post_done
+
+            def sender(i, carry):
+                in_flight, arrivals, count, w, a_post, post_step = carry
+                active = i < number
+                edges = network.outgoing[senders[i]]
+                valid = (edges < num_edges) & active
+                edges = jnp.minimum(edges, num_edges - 1)
+                in_flight = deliver(in_flight, edges, valid)
+                arrivals, count = enlist(arrivals, count, edges, valid & rules.plastic[edges], rules.rank[edges])
+                inputs = rules.incoming[senders[i]]
+                w, a_post, post_step = self._post_scatter(
+                    network, plastic, (w, a_post, post_step), jnp.minimum(inputs, num_edges - 1),
+                    (inputs < num_edges) & active & ~post_done, sent_step,
+                )
+                return in_flight, arrivals, count, w, a_post, post_step
+
+            carry = (in_flight, plastic.arrivals, plastic.arrival_count, plastic.w, plastic.a_post, plastic.post_step)
+            in_flight, arrivals, count, w, a_post, post_step = jax.lax.fori_loop(0, self._passes(number), sender,
+                                                                                 carry)
+            return in_flight, dataclasses.replace(plastic, arrivals=arrivals, arrival_count=count, w=w, a_post=a_post,
+                                                  post_step=post_step)
 
         # Event by event: the senders in groups of K, as many groups as this step needs (none
         # in a silent step). The buffer never passes through a conditional, which would copy it.
         k = self.event_capacity
-        n = amount.shape[0]
         groups = -(-n // k)
         senders = jnp.nonzero(amount != 0, size=groups * k, fill_value=0)[0]
         count = jnp.sum(amount != 0)
@@ -184,19 +298,182 @@ class Simulator(eqx.Module):
             valid = (edges < num_edges) & ((i * k + jnp.arange(k)) < count)[:, None]
             return deliver(in_flight, jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
 
-        return jax.lax.fori_loop(0, (count + k - 1) // k, group, in_flight)
+        return jax.lax.fori_loop(0, self._passes((count + k - 1) // k), group, in_flight), plastic
+
+    # -- plasticity: arrivals and postsynaptic spikes (see `livn.models.plasticity`) ----------------------
+
+    def _decayed(self, trace, last_step, tau, step):
+        """Event-driven trace at `step`: its value after step `last_step`, times exp(-(step - last_step) dt / tau)."""
+        elapsed = (step - last_step).astype(trace.dtype) * self.dt
+        return trace * jnp.exp(-elapsed / tau)
+
+    def _pre_updates(self, network, w, a_pre, pre_step, a_post, post_step, sent, step, edges):
+        """For spikes arriving at `edges` in `step`: amount sent (x or 1), weight before, and new a_pre and w."""
+        rules = network.plasticity
+        amount = sent[(step - network.delay_steps[edges]) % network.buffer_length, network.pre[edges]]
+        w = w[edges]
+        a_pre = self._decayed(a_pre[edges], pre_step[edges], rules.tau_pre[edges], step) + 1.0
+        a_post = self._decayed(a_post[edges], post_step[edges], rules.tau_post[edges], step)
+        new_w = jnp.clip(w + rules.pre_offset[edges] + (rules.pre_w[edges] * w + rules.pre_c[edges]) * a_post,
+                         0.0, rules.w_max[edges])
+        return amount, w, a_pre, new_w
+
+    def _post_updates(self, network, w, a_pre, pre_step, a_post, post_step, step, edges):
+        """For a postsynaptic spike in `step` at `edges`: new a_post and w (a_pre with this step's arrivals)."""
+        rules = network.plasticity
+        w = w[edges]
+        a_pre = self._decayed(a_pre[edges], pre_step[edges], rules.tau_pre[edges], step)
+        a_post = self._decayed(a_post[edges], post_step[edges], rules.tau_post[edges], step) + 1.0
+        new_w = jnp.clip(w + (rules.post_w[edges] * w + rules.post_c[edges]) * a_pre, 0.0, rules.w_max[edges])
+        return a_post, new_w
+
+    def _post_scatter(self, network, plastic, changed, edges, valid, step):
+        """Postsynaptic spike of `step` at `edges` (where `valid`): returns the new `changed` = (w, a_post, post_step)."""
+        w, a_post, post_step = changed
+        new_a_post, new_w = self._post_updates(network, w, plastic.a_pre, plastic.pre_step, a_post, post_step, step,
+                                               edges)
+        target = jnp.where(valid, edges, network.pre.shape[0])  # out of range: dropped
+        new_step = jnp.maximum(post_step[edges], step)  # = step; read first, so that XLA updates in place
+        return (w.at[target].set(new_w, mode="drop"), a_post.at[target].set(new_a_post, mode="drop"),
+                post_step.at[target].set(new_step, mode="drop"))
+
+    def post_spikes(self, network: Network, plastic: PlasticState, amount, step):
+        """Postsynaptic spikes of `step` (neurons where `amount` != 0): a_post and w of their plastic inputs.
+
+        Does nothing if `plastic.post_done` (they were applied already). Returns the plastic state.
+        """
+        rules = network.plasticity
+        num_edges = network.pre.shape[0]
+        spiked = (jax.lax.stop_gradient(amount) != 0) & ~plastic.post_done
+        if num_edges == 0:
+            return plastic
+        if not self.event_capacity:
+            edges = jnp.arange(num_edges, dtype=jnp.int32)
+            spiking = rules.plastic & spiked[network.post]
+            a_post, new_w = self._post_updates(network, plastic.w, plastic.a_pre, plastic.pre_step, plastic.a_post,
+                                               plastic.post_step, step, edges)
+            return dataclasses.replace(plastic, w=jnp.where(spiking, new_w, plastic.w),
+                                       a_post=jnp.where(spiking, a_post, plastic.a_post),
+                                       post_step=jnp.where(spiking, step, plastic.post_step))
+        k = self.event_capacity
+        n = amount.shape[0]
+        posts = jnp.nonzero(spiked, size=-(-n // k) * k, fill_value=0)[0]
+        count = jnp.sum(spiked)
+
+        def group(i, changed):
+            members = jax.lax.dynamic_slice_in_dim(posts, i * k, k)
+            edges = rules.incoming[members]  # [K, max plastic in-degree], padded with num_edges
+            valid = (edges < num_edges) & ((i * k + jnp.arange(k)) < count)[:, None]
+            return self._post_scatter(network, plastic, changed, jnp.minimum(edges, num_edges - 1).ravel(),
+                                      valid.ravel(), step)
+
+        w, a_post, post_step = jax.lax.fori_loop(0, self._passes((count + k - 1) // k), group,
+                                                 (plastic.w, plastic.a_post, plastic.post_step))
+        return dataclasses.replace(plastic, w=w, a_post=a_post, post_step=post_step)
+
+    def _deliver_now(self, network, in_flight, slot, edges, increment):
+        """Add conductance `increment` (nS) of `edges` to the ring buffer's slot read in this step."""
+        receptor = jnp.where(network.is_excitatory[edges], 0, 1)
+        return in_flight.at[slot, receptor, network.post[edges]].add(increment)
+
+    def _arrive_dense(self, network, a_post, post_step, carry, sent, step, enabled=True):
+        """Every plastic synapse whose spike arrives in `step`, found from `sent` (differentiable in w).
+
+        `carry` is `(in_flight, w, a_pre, pre_step)`, the arrays that arrivals change; nothing
+        changes unless `enabled`.
+        """
+        in_flight, w, a_pre, pre_step = carry
+        edges = jnp.arange(network.pre.shape[0], dtype=jnp.int32)
+        amount, w_before, new_a_pre, new_w = self._pre_updates(network, w, a_pre, pre_step, a_post, post_step, sent,
+                                                               step, edges)
+        arriving = network.plasticity.plastic & (jax.lax.stop_gradient(amount) != 0) & enabled
+        increment = jnp.where(arriving, w_before * amount, 0.0)
+        in_flight = self._deliver_now(network, in_flight, step % network.buffer_length, edges, increment)
+        return (in_flight, jnp.where(arriving, new_w, w), jnp.where(arriving, new_a_pre, a_pre),
+                jnp.where(arriving, step, pre_step))
+
+    def arrive(self, network: Network, plastic: PlasticState, in_flight, sent, step):
+        """Spikes of plastic synapses arriving in `step`: conductance `w x` (or `w`), with w before the update,
+        into the ring buffer's slot that this step reads; then a_pre and w (see `livn.models.plasticity`).
+
+        Called at the start of the step (after the previous step's postsynaptic updates): what
+        these updates read (a_post, w, `sent`) does not change between there and the threshold.
+        Returns `(in_flight, plastic)`. The loops carry only the arrays they change, so that
+        XLA updates them in place.
+        """
+        rules = network.plasticity
+        num_edges = network.pre.shape[0]
+        if num_edges == 0:
+            return in_flight, plastic
+        slot = step % network.buffer_length
+        count = plastic.arrival_count[slot]
+        carry = (in_flight, plastic.w, plastic.a_pre, plastic.pre_step)
+        if not self.event_capacity:
+            carry = self._arrive_dense(network, plastic.a_post, plastic.post_step, carry, sent, step)
+        else:
+            chunk = min(ARRIVAL_CHUNK, rules.capacity)
+            listed = plastic.arrivals[slot]
+
+            overflow = count > rules.capacity  # the list lost entries: look at every synapse (rare, exact)
+
+            def arrivals(i, carry):
+                in_flight, w, a_pre, pre_step = carry
+                edges = jax.lax.dynamic_slice_in_dim(listed, i * chunk, chunk)
+                valid = (i * chunk + jnp.arange(chunk) < count) & ~overflow
+                amount, w_before, new_a_pre, new_w = self._pre_updates(
+                    network, w, a_pre, pre_step, plastic.a_post, plastic.post_step, sent, step, edges
+                )
+                in_flight = self._deliver_now(network, in_flight, slot, edges, jnp.where(valid, w_before * amount, 0.0))
+                target = jnp.where(valid, edges, num_edges)  # out of range: dropped
+                new_step = jnp.maximum(pre_step[edges], step)  # = step; read first, so that XLA updates in place
+                return (in_flight, w.at[target].set(new_w, mode="drop"),
+                        a_pre.at[target].set(new_a_pre, mode="drop"), pre_step.at[target].set(new_step, mode="drop"))
+
+            def every_synapse(_, carry):
+                # The barrier ties the loop's invariant inputs to its carry: otherwise XLA hoists the dense
+                # work out of this loop and does it in every step, overflow or not.
+                carry, (net, a_post, post_step, sent_, step_) = jax.lax.optimization_barrier(
+                    (carry, (network, plastic.a_post, plastic.post_step, sent, step))
+                )
+                return self._arrive_dense(net, a_post, post_step, carry, sent_, step_, enabled=overflow)
+
+            passes = jnp.where(overflow, 0, (count + chunk - 1) // chunk)
+            carry = jax.lax.fori_loop(0, self._passes(passes), arrivals, carry)
+            carry = jax.lax.fori_loop(0, self._passes(overflow.astype(jnp.int32)), every_synapse, carry)
+        in_flight, w, a_pre, pre_step = carry
+        return in_flight, dataclasses.replace(plastic, w=w, a_pre=a_pre, pre_step=pre_step,
+                                              arrival_count=plastic.arrival_count.at[slot].set(0))
+
+    def finish(self, network: Network, state: State) -> State:
+        """The state with the postsynaptic updates of its last step's spikes applied (`post_done`).
+
+        A step applies the postsynaptic updates of the previous step's spikes together with
+        sending them (one pass over the neurons that spiked); a run ends with this, so that
+        the weights it returns are complete.
+        """
+        if state.plastic is None:
+            return state
+        plastic = self.post_spikes(network, state.plastic, state.pending, state.step - 1)
+        return dataclasses.replace(state, plastic=dataclasses.replace(plastic, post_done=jnp.asarray(True)))
 
     def step(self, network: Network, state: State, stimulus_current, normal):
         """Advance by one step of `dt` ms; returns the new state and the spikes (0/1, readout surrogate) of this step.
 
         The spikes of the previous step are put into the delay buffer first (every
-        delay is at least one step), which lets XLA update the buffer in place.
+        delay is at least one step), which lets XLA update the buffer in place. With
+        plasticity on, their postsynaptic updates are applied then too (they belong to the
+        previous step, after its arrivals, as in brian2), followed by this step's arrivals.
         """
         m = self.model
         dt = self.dt
         length = network.buffer_length
-        in_flight = state.in_flight.at[(state.step - 1) % length].set(0.0)  # the slot read last step
-        in_flight = self.send(network, in_flight, state.pending, state.step - 1)
+        previous = (state.step - 1) % length
+        in_flight = state.in_flight.at[previous].set(0.0)  # the slot read last step
+        sent = state.sent.at[previous].set(state.pending)
+        in_flight, plastic = self.send(network, in_flight, state.pending, state.step - 1, state.plastic)
+        if plastic is not None:  # the plastic synapses' arrivals of this step (before its postsynaptic spikes)
+            in_flight, plastic = self.arrive(network, plastic, in_flight, sent, state.step)
+            plastic = dataclasses.replace(plastic, post_done=jnp.asarray(False))
 
         t0 = state.step * dt
         scale = network.noise_std * math.sqrt(2.0 / m.noise_time_constant) * jnp.ones_like(network.a)
@@ -224,7 +501,7 @@ class Simulator(eqx.Module):
         x = 1.0 - (1.0 - state.x) * math.exp(-dt / m.depression_recovery)
         pending = spikes * jnp.where(network.excitatory_neuron, x, 1.0)
         x = x - spikes * jnp.where(network.excitatory_neuron, m.depression_fraction, 0.0) * x
-        return State((v, u, g_ampa, g_gaba, i_noise), x, in_flight, pending, state.step + 1), readout
+        return State((v, u, g_ampa, g_gaba, i_noise), x, in_flight, pending, state.step + 1, sent, plastic), readout
 
 
 def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int,
@@ -277,29 +554,35 @@ def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, k
         pieces.append(out)
     spikes = jnp.concatenate([p[0] for p in pieces])
     v = jnp.concatenate([p[1] for p in pieces]) if voltage else None
-    return state, spikes, v
+    return simulator.finish(network, state), spikes, v
+
+
+#: Name of the vmap axis of batched trials and copies (see `Simulator.batch_axis`).
+TRIALS = "trials"
+
+
+def _vmapped(state_axis):
+    """`_run_steps` over a batch of trials (stimulus and key batched; the state too if `state_axis` is 0)."""
+
+    def run(simulator, network, state, stimulus, key, *static):
+        simulator = dataclasses.replace(simulator, batch_axis=TRIALS)
+        run_one = eqx.filter_vmap(_run_steps, in_axes=(None, None, state_axis, 0, 0) + (None,) * len(static),
+                                  axis_name=TRIALS)
+        return run_one(simulator, network, state, stimulus, key, *static)
+
+    return eqx.filter_jit(run)
 
 
 _run_compiled = eqx.filter_jit(_run_steps)
-_run_batched = eqx.filter_jit(
-    eqx.filter_vmap(_run_steps, in_axes=(None, None, None, 0, 0, None, None, None, None, None))
-)
+_run_batched = _vmapped(None)
 # Copies of one culture, each from its own state (vector environments): the state is batched too.
-_run_copies = eqx.filter_jit(
-    eqx.filter_vmap(_run_steps, in_axes=(None, None, 0, 0, 0, None, None, None, None, None))
-)
+_run_copies = _vmapped(0)
 
 
 def network_arrays(lowered) -> Network:
-    """Translate a `livn.models.LoweredNetwork` into the `Network` arrays (weights and noise at zero)."""
+    """Translate a `livn.models.LoweredNetwork` into the `Network` arrays (weights and noise at zero, no plasticity)."""
     n = lowered.num_neurons
     num_edges = lowered.num_edges
-    out_degree = np.bincount(lowered.pre, minlength=n) if num_edges else np.zeros(n, np.int64)
-    outgoing = np.full((n, max(1, int(out_degree.max()) if n else 1)), num_edges, np.int32)
-    order = np.argsort(lowered.pre, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(out_degree)[:-1]])
-    for i in np.flatnonzero(out_degree):
-        outgoing[i, : out_degree[i]] = order[starts[i] : starts[i] + out_degree[i]]
     real = _float_dtype()
     return Network(
         a=jnp.asarray(lowered.a, real),
@@ -310,12 +593,112 @@ def network_arrays(lowered) -> Network:
         post=jnp.asarray(lowered.post, jnp.int32),
         delay_steps=jnp.asarray(lowered.delay_steps, jnp.int32),
         is_excitatory=jnp.asarray(lowered.receptor == 0),
-        projection=jnp.asarray(lowered.projection, jnp.int32),
-        weights=jnp.zeros(max(1, len(lowered.projections)), real),
+        weights=jnp.zeros(num_edges, real),
         noise_mean=jnp.asarray(0.0, real),
         noise_std=jnp.asarray(0.0, real),
         excitatory_neuron=jnp.asarray(lowered.excitatory),
-        outgoing=jnp.asarray(outgoing),
-        buffer_length=lowered.max_delay_steps + 1 if num_edges else 2,
+        outgoing=jnp.asarray(_edge_table(lowered.pre, n, num_edges)),
+        buffer_length=buffer_length(lowered),
         num_neurons=n,
     )
+
+
+def buffer_length(lowered) -> int:
+    """Slots of the ring buffers: the longest delay plus one (2 without synapses)."""
+    return lowered.max_delay_steps + 1 if lowered.num_edges else 2
+
+
+def _edge_table(neuron_of_edge, n: int, num_edges: int, edges=None) -> np.ndarray:
+    """int32 [n, max degree]: per neuron, the `edges` (default: all) whose `neuron_of_edge` it is, padded with E."""
+    edges = np.arange(len(neuron_of_edge)) if edges is None else np.asarray(edges)
+    of = np.asarray(neuron_of_edge)[edges]
+    degree = np.bincount(of, minlength=n) if len(edges) else np.zeros(n, np.int64)
+    table = np.full((n, max(1, int(degree.max()) if n else 1)), num_edges, np.int32)
+    order = np.argsort(of, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(degree)[:-1]]).astype(np.int64)
+    for i in np.flatnonzero(degree):
+        table[i, : degree[i]] = edges[order[starts[i] : starts[i] + degree[i]]]
+    return table
+
+
+def arrival_capacity(lowered, plastic: np.ndarray) -> int:
+    """Default length of each step's arrival list: 8 times the largest plastic out-degree (at least 256),
+    at most the number of plastic synapses (which can never overflow), a multiple of `ARRIVAL_CHUNK`."""
+    count = int(plastic.sum())
+    out_degree = np.bincount(np.asarray(lowered.pre)[plastic], minlength=lowered.num_neurons) if count else [0]
+    wanted = min(count, max(256, 8 * int(np.max(out_degree))))
+    return max(1, -(-wanted // ARRIVAL_CHUNK)) * ARRIVAL_CHUNK
+
+
+def plasticity_arrays(lowered, synapses, capacity: int | None = None) -> Plasticity:
+    """Translate `livn.models.plasticity.PlasticSynapses` on `lowered` into `Plasticity` arrays.
+
+    `capacity`: arrivals per step the lists hold (a multiple of `ARRIVAL_CHUNK`; default `arrival_capacity`).
+    """
+    real = _float_dtype()
+    n, num_edges = lowered.num_neurons, lowered.num_edges
+    plastic = np.asarray(synapses.plastic, bool)
+    pre, delay = np.asarray(lowered.pre), np.asarray(lowered.delay_steps)
+    # rank among the plastic synapses of one sender and one delay, in edge order (the order of `outgoing`)
+    rank = np.zeros(num_edges, np.int32)
+    which = np.flatnonzero(plastic)
+    if len(which):
+        order = which[np.lexsort((which, delay[which], pre[which]))]
+        key = np.stack([pre[order], delay[order]], axis=1)
+        new_group = np.concatenate([[True], np.any(key[1:] != key[:-1], axis=1)])
+        first = np.maximum.accumulate(np.where(new_group, np.arange(len(order)), 0))
+        rank[order] = np.arange(len(order)) - first
+    capacity = arrival_capacity(lowered, plastic) if capacity is None else int(capacity)
+    coefficients = {key: jnp.asarray(getattr(synapses, key), real) for key in
+                    ("tau_pre", "tau_post", "w_max", "pre_offset", "pre_w", "pre_c", "post_w", "post_c")}
+    return Plasticity(
+        plastic=jnp.asarray(plastic),
+        rank=jnp.asarray(rank),
+        incoming=jnp.asarray(_edge_table(lowered.post, n, num_edges, which)),
+        capacity=capacity,
+        **coefficients,
+    )
+
+
+def rebuild_in_flight(lowered, sent: np.ndarray, step: int, weights: np.ndarray, plastic: np.ndarray | None,
+                      capacity: int):
+    """What is in flight at `step`, recomputed on the host from `State.sent` (numpy, float64).
+
+    Every spike sent at step s <= step - 2 whose delay ends at or after `step` is still in
+    flight (those of step - 1 are still `pending`). Non-plastic synapses (all when `plastic`
+    is None) contribute `weights * amount` nS to the ring buffer; plastic ones are listed.
+
+    **Returns** `(in_flight [L, 2, n], arrivals [L, capacity] int32, arrival_count [L] int32)`.
+    """
+    length, n = sent.shape
+    in_flight = np.zeros((length, 2, n))
+    arrivals = np.zeros((length, capacity), np.int32)
+    pre, post = np.asarray(lowered.pre), np.asarray(lowered.post)
+    delay, receptor = np.asarray(lowered.delay_steps), np.asarray(lowered.receptor)
+    # every (send step, sender) still in the buffer, then every synapse of those senders
+    ages = np.arange(1, length)
+    sent_steps = step - 1 - ages
+    rows, senders = np.nonzero(sent[sent_steps[sent_steps >= 0] % length])
+    sent_steps, amounts = sent_steps[rows], sent[sent_steps[rows] % length, senders]
+    order = np.argsort(pre, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n))]).astype(np.int64)
+    degree = starts[senders + 1] - starts[senders]
+    first = np.repeat(starts[senders], degree)
+    offset = np.arange(int(degree.sum())) - np.repeat(np.cumsum(degree) - degree, degree)
+    edges = order[first + offset]
+    sent_steps, amounts = np.repeat(sent_steps, degree), np.repeat(amounts, degree)
+    arrival = sent_steps + delay[edges]
+    keep = arrival >= step
+    edges, slots, amounts = edges[keep], arrival[keep] % length, amounts[keep]
+    listed = np.zeros(len(edges), bool) if plastic is None else np.asarray(plastic)[edges]
+    fixed = ~listed
+    np.add.at(in_flight, (slots[fixed], receptor[edges[fixed]], post[edges[fixed]]),
+              np.asarray(weights)[edges[fixed]] * amounts[fixed])
+    edges, slots = edges[listed], slots[listed]
+    by_slot = np.argsort(slots, kind="stable")
+    edges, slots = edges[by_slot], slots[by_slot]
+    position = np.arange(len(slots)) - np.searchsorted(slots, slots, side="left")
+    fits = position < capacity
+    arrivals[slots[fits], position[fits]] = edges[fits]
+    count = np.bincount(slots, minlength=length).astype(np.int32)
+    return in_flight, arrivals, count

@@ -108,7 +108,9 @@ def table(rows: list[dict]) -> str:
         for label in ("single", "batch"):
             if f"{label}_plastic_ratio_wall" not in row:
                 continue
-            run = f"{row['duration_ms']:.0f} ms" if label == "single" else f"B={row['batch']} x {row['duration_ms']:.0f} ms"
+            run = f"{row['duration_ms']:.0f} ms"
+            if label == "batch":
+                run = f"B={row['batch']} x {run}"
             cells = [f"{row[f'{label}_{mode}_wall']:.3f} / {row[f'{label}_{mode}_cpu']:.3f}"
                      for mode in ("static", "plastic", "frozen")]
             ratios = [f"{row[f'{label}_{mode}_ratio_wall']:.2f}x / {row[f'{label}_{mode}_ratio_cpu']:.2f}x"
@@ -132,8 +134,9 @@ def main(argv=None) -> list[dict]:
     import jax
 
     rows = [measure(name, args.duration, args.repeats, args.warmup, args.batch) for name in args.systems]
-    print(f"diffrax backend, JAX {jax.__version__} on {jax.devices()[0]}; {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; load average before the last system: {os.getloadavg()}")
+    machine = platform.processor() or platform.machine()
+    print(f"diffrax backend, JAX {jax.__version__} on {jax.devices()[0]}; {machine}, {os.cpu_count()} CPUs; "
+          f"load average before the last system: {os.getloadavg()}")
     print(table(rows))
     if args.json:
         with open(args.json, "w") as handle:

@@ -7,11 +7,12 @@ in a step, for how gradients are taken and for how plasticity is translated.
 Two static branches of one step function: without plasticity (`Network.plasticity`
 None) a spike's conductance `w x` is put, per target neuron, into the ring buffer
 `State.in_flight` when it is sent (with plasticity too, for the non-plastic
-synapses); with plasticity, the spikes of plastic synapses are kept per synapse (`PlasticState.arrivals`, lists of the synapses arriving in
-each future step) and their conductance is computed from the weight at arrival.
-Both keep `State.sent`, the amount every neuron sent in each of the last
-`buffer_length` steps, from which the host rebuilds what is in flight when weights
-or rules change (`rebuild_in_flight`).
+synapses); with plasticity, the spikes of plastic synapses are kept per synapse
+(`PlasticState.arrivals`, lists of the synapses arriving in each future step) and
+their conductance is computed from the weight at arrival. Both keep `State.sent`,
+the amount every neuron sent in each of the last `buffer_length` steps, from which
+the host rebuilds what is in flight when weights or rules change
+(`rebuild_in_flight`).
 """
 
 from __future__ import annotations
@@ -307,28 +308,32 @@ class Simulator(eqx.Module):
         elapsed = (step - last_step).astype(trace.dtype) * self.dt
         return trace * jnp.exp(-elapsed / tau)
 
-    def _pre_updates(self, network, w, a_pre, pre_step, a_post, post_step, sent, step, edges):
-        """For spikes arriving at `edges` in `step`: amount sent (x or 1), weight before, and new a_pre and w."""
+    def _pre_updates(self, network, w, a_pre, pre_step, a_post, post_step, sent, step, edges=None):
+        """For spikes arriving at `edges` (None: every synapse) in `step`: amount sent (x or 1), weight
+        before, and new a_pre and w."""
         rules = network.plasticity
-        amount = sent[(step - network.delay_steps[edges]) % network.buffer_length, network.pre[edges]]
-        w = w[edges]
-        a_pre = self._decayed(a_pre[edges], pre_step[edges], rules.tau_pre[edges], step) + 1.0
-        a_post = self._decayed(a_post[edges], post_step[edges], rules.tau_post[edges], step)
-        new_w = jnp.clip(w + rules.pre_offset[edges] + (rules.pre_w[edges] * w + rules.pre_c[edges]) * a_post,
-                         0.0, rules.w_max[edges])
+        at = (lambda a: a) if edges is None else (lambda a: a[edges])
+        amount = sent[(step - at(network.delay_steps)) % network.buffer_length, at(network.pre)]
+        w = at(w)
+        a_pre = self._decayed(at(a_pre), at(pre_step), at(rules.tau_pre), step) + 1.0
+        a_post = self._decayed(at(a_post), at(post_step), at(rules.tau_post), step)
+        new_w = jnp.clip(w + at(rules.pre_offset) + (at(rules.pre_w) * w + at(rules.pre_c)) * a_post,
+                         0.0, at(rules.w_max))
         return amount, w, a_pre, new_w
 
-    def _post_updates(self, network, w, a_pre, pre_step, a_post, post_step, step, edges):
-        """For a postsynaptic spike in `step` at `edges`: new a_post and w (a_pre with this step's arrivals)."""
+    def _post_updates(self, network, w, a_pre, pre_step, a_post, post_step, step, edges=None):
+        """For a postsynaptic spike in `step` at `edges` (None: every synapse): new a_post and w
+        (a_pre with this step's arrivals)."""
         rules = network.plasticity
-        w = w[edges]
-        a_pre = self._decayed(a_pre[edges], pre_step[edges], rules.tau_pre[edges], step)
-        a_post = self._decayed(a_post[edges], post_step[edges], rules.tau_post[edges], step) + 1.0
-        new_w = jnp.clip(w + (rules.post_w[edges] * w + rules.post_c[edges]) * a_pre, 0.0, rules.w_max[edges])
+        at = (lambda a: a) if edges is None else (lambda a: a[edges])
+        w = at(w)
+        a_pre = self._decayed(at(a_pre), at(pre_step), at(rules.tau_pre), step)
+        a_post = self._decayed(at(a_post), at(post_step), at(rules.tau_post), step) + 1.0
+        new_w = jnp.clip(w + (at(rules.post_w) * w + at(rules.post_c)) * a_pre, 0.0, at(rules.w_max))
         return a_post, new_w
 
     def _post_scatter(self, network, plastic, changed, edges, valid, step):
-        """Postsynaptic spike of `step` at `edges` (where `valid`): returns the new `changed` = (w, a_post, post_step)."""
+        """Postsynaptic spike of `step` at `edges` (where `valid`); returns the new `changed` (w, a_post, post_step)."""
         w, a_post, post_step = changed
         new_a_post, new_w = self._post_updates(network, w, plastic.a_pre, plastic.pre_step, a_post, post_step, step,
                                                edges)
@@ -348,10 +353,9 @@ class Simulator(eqx.Module):
         if num_edges == 0:
             return plastic
         if not self.event_capacity:
-            edges = jnp.arange(num_edges, dtype=jnp.int32)
             spiking = rules.plastic & spiked[network.post]
             a_post, new_w = self._post_updates(network, plastic.w, plastic.a_pre, plastic.pre_step, plastic.a_post,
-                                               plastic.post_step, step, edges)
+                                               plastic.post_step, step)
             return dataclasses.replace(plastic, w=jnp.where(spiking, new_w, plastic.w),
                                        a_post=jnp.where(spiking, a_post, plastic.a_post),
                                        post_step=jnp.where(spiking, step, plastic.post_step))
@@ -372,9 +376,11 @@ class Simulator(eqx.Module):
         return dataclasses.replace(plastic, w=w, a_post=a_post, post_step=post_step)
 
     def _deliver_now(self, network, in_flight, slot, edges, increment):
-        """Add conductance `increment` (nS) of `edges` to the ring buffer's slot read in this step."""
-        receptor = jnp.where(network.is_excitatory[edges], 0, 1)
-        return in_flight.at[slot, receptor, network.post[edges]].add(increment)
+        """Add conductance `increment` (nS) of `edges` (None: every synapse) to the ring buffer's slot read
+        in this step."""
+        excitatory, post = (network.is_excitatory, network.post) if edges is None else \
+            (network.is_excitatory[edges], network.post[edges])
+        return in_flight.at[slot, jnp.where(excitatory, 0, 1), post].add(increment)
 
     def _arrive_dense(self, network, a_post, post_step, carry, sent, step, enabled=True):
         """Every plastic synapse whose spike arrives in `step`, found from `sent` (differentiable in w).
@@ -383,12 +389,11 @@ class Simulator(eqx.Module):
         changes unless `enabled`.
         """
         in_flight, w, a_pre, pre_step = carry
-        edges = jnp.arange(network.pre.shape[0], dtype=jnp.int32)
         amount, w_before, new_a_pre, new_w = self._pre_updates(network, w, a_pre, pre_step, a_post, post_step, sent,
-                                                               step, edges)
+                                                               step)
         arriving = network.plasticity.plastic & (jax.lax.stop_gradient(amount) != 0) & enabled
         increment = jnp.where(arriving, w_before * amount, 0.0)
-        in_flight = self._deliver_now(network, in_flight, step % network.buffer_length, edges, increment)
+        in_flight = self._deliver_now(network, in_flight, step % network.buffer_length, None, increment)
         return (in_flight, jnp.where(arriving, new_w, w), jnp.where(arriving, new_a_pre, a_pre),
                 jnp.where(arriving, step, pre_step))
 

@@ -85,6 +85,17 @@ def set_rules(env, rules):
     env.backend.set_plasticity(lower_plasticity(env.backend.lowered, rules))
 
 
+def assert_each_trial_is_a_single_run(env, duration, stimulus, results, weights, initial):
+    """Trial b of a batch (or copy b) has the spikes and final weights (nS) of a single run of `stimulus[b]`
+    from the same state, with the weights reset to `initial` before each."""
+    for b in range(len(results)):
+        single = env.run(duration, stimulus[b])
+        np.testing.assert_array_equal(results[b].it, single.it)
+        np.testing.assert_allclose(weights[b], env.backend.synapse_weights(), rtol=1e-12)
+        env.clear()
+        env.backend.set_synapse_weights(initial)
+
+
 def s1_inputs(duration=400):
     """Electrode inputs [duration, 16] (uA) that make S1 fire in bouts."""
     inputs = np.zeros((duration, 16))
@@ -181,12 +192,7 @@ def test_batch_under_jit_and_vmap_gives_each_trials_weights(s1_dir, events):
         assert env.t == 0 and np.array_equal(backend.synapse_weights(), initial)
         trial_weights = backend.synapse_weights_of(backend.trial_states)
         assert trial_weights.shape == (3, backend.lowered.num_edges)
-        for b in range(3):
-            single = env.run(150, stimulus[b])
-            np.testing.assert_array_equal(batch[b].it, single.it)
-            np.testing.assert_allclose(trial_weights[b], backend.synapse_weights(), rtol=1e-12)
-            env.clear()
-            backend.set_synapse_weights(initial)
+        assert_each_trial_is_a_single_run(env, 150, stimulus, batch, trial_weights, initial)
         assert len({tuple(np.round(w, 9)) for w in trial_weights}) == 3  # different stimuli, different learning
 
 
@@ -207,12 +213,7 @@ def test_copies_carry_their_own_weights(s1_dir, events):
         copies = env.copy_states(2)
         results, copies = env.run_copies(100, copies, stimulus)
         weights = backend.synapse_weights_of(copies.state)
-        for b in range(2):
-            single = env.run(100, stimulus[b])
-            np.testing.assert_array_equal(results[b].it, single.it)
-            np.testing.assert_allclose(weights[b], backend.synapse_weights(), rtol=1e-12)
-            env.clear()
-            backend.set_synapse_weights(initial)
+        assert_each_trial_is_a_single_run(env, 100, stimulus, results, weights, initial)
         assert not np.allclose(weights[0], weights[1])
 
 

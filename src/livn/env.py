@@ -221,7 +221,11 @@ class Env:
 
     @property
     def weights(self) -> dict:
-        """Synaptic weights by projection name ("PRE_POST" -> nS), as last set (0 until set)."""
+        """Synaptic weights by projection name ("PRE_POST" -> nS), as last set (0 until set).
+
+        Per-synapse weights that plasticity, `normalize_weights` or a saved system changed are
+        not reflected here: read them with `synaptic_weights()`.
+        """
         return dict(self._weights)
 
     def set_noise(self, mean: float | None = None, std: float | None = None) -> "Env":

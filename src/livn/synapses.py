@@ -177,7 +177,8 @@ def write_system(path, system, lowered, weights: np.ndarray, mea, settings: dict
 
     **Arguments**
 
-    - `path`: the directory to create; an existing one is replaced only with `overwrite=True`.
+    - `path`: the directory to create; an existing one is replaced only with `overwrite=True`
+      (otherwise `FileExistsError`, from `livn._files.atomic_directory`).
     - `system`: the `livn.system.System` whose cells and synapses are copied.
     - `lowered`: its `LoweredNetwork` (gives the synapse order of `weights`).
     - `weights`: float64 `[num_edges]` nS.
@@ -192,8 +193,6 @@ def write_system(path, system, lowered, weights: np.ndarray, mea, settings: dict
     from livn._files import atomic_directory, write_json
 
     path = Path(path).expanduser()
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     ranges = system.population_ranges
     coordinates = {name: system.neuron_coordinates[start : start + count, 1:] for name, (start, count) in ranges.items()}
     projections = {}

@@ -391,8 +391,9 @@ class Brian2Backend(Backend):
     def _rebuild_plastic(self) -> None:
         """Replace the synapses by plastic ones, keeping their state, spikes in flight and the t = 0 snapshot.
 
-        Plastic synapses cost brian2 30-60 % more per run even with no rule in force (traces
-        and a postsynaptic pathway), so they are built only when plasticity is first turned on.
+        Plastic synapses cost brian2 50-80 % more CPU per run even with no rule in force (traces
+        and a postsynaptic pathway; `benchmarks/plasticity_cost.py`, "off" against "off plain" on
+        S2 and S3), so they are built only when plasticity is first turned on.
         """
         old = self.synapses
         snapshot = self.b2_network._stored_state.get("initial") if self._stored else None

@@ -171,3 +171,77 @@ def _pair(value, name: str) -> tuple[float, float]:
     except (TypeError, ValueError):
         raise InvalidArgumentError(f"{name} must be a (low, high) pair; got {describe(value)}") from None
     return low, high
+
+
+class ElectrodeStimulation:
+    """Electrode currents delivered over one window: what a rig's stimulator log holds.
+
+    **Arguments**
+
+    - `currents`: `[rows, n_channels]` electrode currents in uA, row k delivered during
+      [k, k + 1) * `step` ms of the window (livn's sign: positive depolarises the neurons
+      near the electrode, i.e. the cathodic phase of a biphasic pulse is positive).
+    - `step`: ms per row (1 ms, or a multiple of the integration step that divides 1 ms).
+    - `channel_ids`: the MEA's channel ids, one per column.
+
+    `Env.run(..., inputs=...)` stamps one on its result (`RunResult.stimulation`), padded
+    with zero rows to the whole window, so `window` and `concat` can cut and join it.
+    """
+
+    def __init__(self, currents, step: float, channel_ids):
+        currents = np.asarray(currents, dtype=float)
+        channel_ids = np.asarray(channel_ids)
+        if channel_ids.ndim != 1 or channel_ids.size == 0 or not np.issubdtype(channel_ids.dtype, np.integer):
+            raise InvalidArgumentError(f"channel_ids must be a non-empty 1-d array of ints; got {describe(channel_ids)}")
+        if currents.ndim != 2 or currents.shape[1] != channel_ids.size:
+            raise InvalidArgumentError(
+                f"currents must be [rows, {channel_ids.size}] uA (one column per channel); got {describe(currents)}"
+            )
+        if not np.all(np.isfinite(currents)):
+            raise InvalidArgumentError("currents contain NaN or infinite values")
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.floating)) or not (
+            math.isfinite(step) and step > 0
+        ):
+            raise InvalidArgumentError(f"step must be a positive number of ms; got {describe(step)}")
+        self.currents = currents
+        self.step = float(step)
+        self.channel_ids = channel_ids.astype(np.int64)
+
+    @property
+    def duration(self) -> float:
+        """Time the rows cover, ms."""
+        return self.currents.shape[0] * self.step
+
+    def _row(self, name: str, time: float) -> int:
+        row = round(time / self.step)
+        if abs(time / self.step - row) > 1e-6:
+            raise InvalidArgumentError(f"{name} must be a multiple of the stimulation step {self.step} ms; got {time}")
+        return int(row)
+
+    def window(self, start_ms: float, stop_ms: float) -> "ElectrodeStimulation":
+        """The rows in [`start_ms`, `stop_ms`) (ms from this window's start, on the row grid)."""
+        first, last = self._row("start_ms", start_ms), self._row("stop_ms", stop_ms)
+        return ElectrodeStimulation(self.currents[first:last], self.step, self.channel_ids)
+
+    @classmethod
+    def concat(cls, parts) -> "ElectrodeStimulation":
+        """Consecutive windows' stimulation joined (same step and channels)."""
+        parts = list(parts)
+        if not parts or not all(isinstance(p, ElectrodeStimulation) for p in parts):
+            raise InvalidArgumentError("concat needs a non-empty list of ElectrodeStimulation")
+        first = parts[0]
+        for i, p in enumerate(parts):
+            if not math.isclose(p.step, first.step) or not np.array_equal(p.channel_ids, first.channel_ids):
+                raise InvalidArgumentError(
+                    f"parts[{i}] has step {p.step} ms and channels {p.channel_ids.tolist()}; parts[0] has "
+                    f"{first.step} ms and {first.channel_ids.tolist()}"
+                )
+        return cls(np.concatenate([p.currents for p in parts]), first.step, first.channel_ids)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, ElectrodeStimulation) and math.isclose(self.step, other.step)
+                and np.array_equal(self.channel_ids, other.channel_ids) and np.array_equal(self.currents, other.currents))
+
+    def __repr__(self) -> str:
+        return (f"ElectrodeStimulation({self.currents.shape[0]} rows of {self.step:g} ms, "
+                f"{len(self.channel_ids)} channels, peak {np.abs(self.currents).max(initial=0):g} uA)")

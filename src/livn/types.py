@@ -25,6 +25,25 @@ class _Fields(NamedTuple):
     v: np.ndarray | None
 
 
+class SynapticCurrents(NamedTuple):
+    """Synaptic currents of some neurons over one window (`Backend.record_synaptic_currents`).
+
+    - `gids`: int64 `[n]`, the rows.
+    - `dt`: sampling interval, ms (sample k at k * dt ms from the window start).
+    - `ampa`, `gaba`: `[n, samples]` currents in nA, positive depolarising:
+      `1e-3 g_AMPA (E_AMPA - v)` and `1e-3 g_GABA (E_GABA - v)`.
+    """
+
+    gids: np.ndarray
+    dt: float
+    ampa: np.ndarray
+    gaba: np.ndarray
+
+
+#: Keyword-only facts a `RunResult` carries besides its four fields.
+_EXTRAS = ("duration", "dt", "extracellular", "stimulation", "provenance")
+
+
 class RunResult(_Fields):
     """What one `Env.run` window recorded. Unpacks as `it, t, iv, v`.
 
@@ -36,9 +55,18 @@ class RunResult(_Fields):
       that starts on that grid (the usual case) sample k is at k * dt ms from its start, the
       first one being the state the window starts from; `window` and `concat` assume this.
 
-    Two optional keyword-only facts ride along: `duration` (ms, the window's length)
-    and `dt` (ms, the voltage sampling interval). They default to None (unknown);
-    `window`, `select` and `concat` use them when an explicit argument is not given.
+    Optional keyword-only facts ride along (all default to None):
+    - `duration` (ms, the window's length) and `dt` (ms, the voltage sampling interval);
+      `window`, `select` and `concat` use them when an explicit argument is not given;
+    - `extracellular`: a `livn.io.extracellular.ExtracellularRecording`, the voltage the
+      electrodes recorded (uV) with every neuron's spikes as ground truth, when
+      `Env.record_extracellular` is on;
+    - `stimulation`: a `livn.stimulation.ElectrodeStimulation`, the electrode currents (uA)
+      delivered in the window, when the run was given electrode `inputs`;
+    - `provenance`: a dict saying what produced the result (system, seed, backend, model
+      parameters, MEA, versions), stamped by `Env.run`; `livn.nwb.export` writes it.
+    `window` and `concat` cut and join `extracellular` and `stimulation` with the spikes
+    (through their own `window` and `concat`); `select` keeps them as they are.
 
     Why this shape: `RunResult` is still a `NamedTuple` of exactly these four fields,
     so `it, t, iv, v = result`, `result[0]`, `len(result) == 4`, `_fields`, `_asdict`,
@@ -56,29 +84,42 @@ class RunResult(_Fields):
 
     duration: float | None = None
     dt: float | None = None
+    extracellular: object | None = None
+    stimulation: object | None = None
+    provenance: dict | None = None
 
-    def __new__(cls, it, t, iv, v, *, duration: float | None = None, dt: float | None = None):
+    def __new__(cls, it, t, iv, v, *, duration: float | None = None, dt: float | None = None,
+                extracellular=None, stimulation=None, provenance: dict | None = None):
         self = super().__new__(cls, it, t, iv, v)
         object.__setattr__(self, "duration", _optional_positive("duration", duration, "ms"))
         object.__setattr__(self, "dt", _optional_positive("dt", dt, "ms"))
+        if provenance is not None and not isinstance(provenance, Mapping):
+            raise InvalidArgumentError(f"provenance must be a dict or None; got {describe(provenance)}")
+        object.__setattr__(self, "extracellular", extracellular)
+        object.__setattr__(self, "stimulation", stimulation)
+        object.__setattr__(self, "provenance", None if provenance is None else dict(provenance))
         return self
+
+    def _extras(self) -> dict:
+        return {name: getattr(self, name) for name in _EXTRAS}
 
     def __setattr__(self, name, value):
         raise AttributeError(f"RunResult is immutable; use result._replace({name}=...) to get a changed copy")
 
     def __repr__(self) -> str:
         text = super().__repr__()
-        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("duration", "dt") if getattr(self, k) is not None)
+        extra = "".join(f", {k}={getattr(self, k)!r}" for k in ("duration", "dt", "extracellular", "stimulation")
+                        if getattr(self, k) is not None)
         return text[:-1] + extra + ")"
 
     def _replace(self, **changes) -> "RunResult":
-        """A copy with some of `it`, `t`, `iv`, `v`, `duration` (ms), `dt` (ms) replaced."""
-        unknown = set(changes) - set(self._fields) - {"duration", "dt"}
+        """A copy with some of `it`, `t`, `iv`, `v`, `duration` (ms), `dt` (ms) and the other extras replaced."""
+        unknown = set(changes) - set(self._fields) - set(_EXTRAS)
         if unknown:
             raise InvalidArgumentError(
-                f"_replace got unknown field(s) {sorted(unknown)}; accepted: {list(self._fields) + ['duration', 'dt']}"
+                f"_replace got unknown field(s) {sorted(unknown)}; accepted: {list(self._fields) + list(_EXTRAS)}"
             )
-        values = {k: changes.get(k, getattr(self, k)) for k in (*self._fields, "duration", "dt")}
+        values = {k: changes.get(k, getattr(self, k)) for k in (*self._fields, *_EXTRAS)}
         return RunResult(values.pop("it"), values.pop("t"), values.pop("iv"), values.pop("v"), **values)
 
     # -- slicing --------------------------------------------------------------------------------
@@ -132,7 +173,12 @@ class RunResult(_Fields):
             first = _grid_index("start_ms", start, dt)
             last = math.ceil(stop / dt - _TOLERANCE)
             v = np.asarray(v)[:, first:last]
-        return RunResult(it, t, iv, v, duration=stop - start, dt=dt)
+        extras = self._extras()
+        for name in ("extracellular", "stimulation"):
+            if extras[name] is not None:
+                extras[name] = extras[name].window(start, stop)
+        extras.update(duration=stop - start, dt=dt)
+        return RunResult(it, t, iv, v, **extras)
 
     def select(self, gids=None, *, population=None, populations=None) -> "RunResult":
         """Only the spikes and voltage traces of some neurons.
@@ -178,7 +224,7 @@ class RunResult(_Fields):
             iv = iv[keep]
             if v is not None:
                 v = np.asarray(v)[keep]
-        return RunResult(it, t, iv, v, duration=self.duration, dt=self.dt)
+        return RunResult(it, t, iv, v, **self._extras())
 
     @classmethod
     def concat(cls, results, durations=None, *, dt: float | None = None) -> "RunResult":
@@ -274,7 +320,18 @@ class RunResult(_Fields):
             it, t = np.concatenate(its), np.concatenate(ts)
         if voltage:
             v = np.concatenate([np.asarray(r.v) for r in results], axis=1)
-        return RunResult(it, t, first.iv, v, duration=float(offsets[-1]), dt=dt)
+        extras = {"provenance": first.provenance}
+        for name in ("extracellular", "stimulation"):
+            parts = [getattr(r, name) for r in results]
+            present = [part is not None for part in parts]
+            if any(present) and not all(present):
+                raise InvalidArgumentError(
+                    f"results[{present.index(not present[0])}] {'has' if not present[0] else 'lacks'} {name} but "
+                    f"results[0] {'has' if present[0] else 'lacks'} it; every window must record the same things"
+                )
+            if all(present):
+                extras[name] = type(parts[0]).concat(parts)
+        return RunResult(it, t, first.iv, v, duration=float(offsets[-1]), dt=dt, **extras)
 
 
 def _finite(name, value, unit) -> float:

@@ -23,6 +23,20 @@ Capabilities (class attribute `capabilities`):
 Backend options (`Env(..., backend_options={...})`) are keyword arguments of
 the constructor; `options` names and describes the ones a backend takes.
 
+Stimulus rows: `run(duration, stimulus, stimulus_step=...)` takes `[T, n]` injected current
+(nA) with rows of `stimulus_step` ms: `STIMULUS_STEP` (1 ms, the default) or any positive
+multiple of the integration step that divides 1 ms (0.1 ms for pulses on the integration
+grid). Row k is applied during [k, k + 1) * stimulus_step ms of the window.
+
+Synaptic currents (every backend): `record_synaptic_currents(gids, dt)` records, from the
+next run on, each neuron's AMPA and GABA_A currents (nA, positive depolarising)
+
+    I_AMPA = 1e-3 g_AMPA (E_AMPA - v),   I_GABA = 1e-3 g_GABA (E_GABA - v)
+
+sampled like the voltage (every dt ms on the grid of multiples of dt since t = 0, sample 0
+the state the window starts from); `synaptic_currents()` returns the last run's. They feed
+the local field potential of `livn.io.extracellular`.
+
 Units: time ms, injected current nA, voltage mV, conductance nS.
 """
 
@@ -35,7 +49,7 @@ import numpy as np
 
 from livn.models.lowering import LoweredNetwork
 from livn.models.plasticity import PlasticSynapses
-from livn.types import RunResult
+from livn.types import RunResult, SynapticCurrents
 
 BATCH = "batch"
 NOISE_KEYS = "noise_keys"
@@ -124,16 +138,29 @@ class Backend(abc.ABC):
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         """Record the membrane potential (mV) of `gids` every `dt` ms (a multiple of the step)."""
 
+    def record_synaptic_currents(self, gids: np.ndarray | None, dt: float) -> None:
+        """From the next run on, record the AMPA and GABA_A currents (nA) of `gids` (sorted int64) every
+        `dt` ms (a multiple of the step); `gids` None stops recording them."""
+        raise NotImplementedError(f"the {self.name!r} backend does not record synaptic currents yet")
+
+    def synaptic_currents(self) -> SynapticCurrents | None:
+        """The synaptic currents the last `run` recorded (None when not recording them).
+
+        Under `mpi`, rank 0 gets every recorded gid's rows; the other ranks may get None.
+        """
+        raise NotImplementedError(f"the {self.name!r} backend does not record synaptic currents yet")
+
     # -- running ------------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def run(self, duration: float, stimulus=None, **extra) -> RunResult:
+    def run(self, duration: float, stimulus=None, stimulus_step: float = STIMULUS_STEP, **extra) -> RunResult:
         """Advance by `duration` ms.
 
         `stimulus` is None or `[T, n]` injected current in nA, row k applied during
-        [k, k + 1) ms of this window. `extra` holds the arguments of the declared
-        capabilities (`key`, `unroll`). Returns a `RunResult` whose spike times and
-        voltage samples are relative to the window's start (ms).
+        [k, k + 1) * `stimulus_step` ms of this window (see the module docstring for the
+        accepted steps). `extra` holds the arguments of the declared capabilities (`key`,
+        `unroll`). Returns a `RunResult` whose spike times and voltage samples are relative
+        to the window's start (ms).
         """
 
     def stream(self, duration: float, period: float, schedule: np.ndarray, on_window) -> None:

@@ -45,6 +45,23 @@ class RecordingError(LivnError, RuntimeError):
     """A recording was requested at a point where it cannot be honoured."""
 
 
+class MissingDependencyError(LivnError, ImportError):
+    """An optional package that a feature needs is not installed; the message names the pip extra."""
+
+
+def require_module(module: str, extra: str, feature: str):
+    """Import `module` for `feature`, or raise `MissingDependencyError` saying to install `livn[extra]`."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{feature} needs the {module.split('.')[0]!r} package, which is not installed "
+            f"({error}); install it with: pip install 'livn[{extra}]'"
+        ) from None
+
+
 def describe(value, limit: int = 80) -> str:
     """Short, printable description of `value` for error messages."""
     shape = getattr(value, "shape", None)

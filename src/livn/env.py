@@ -134,6 +134,9 @@ class Env:
         self._scaling_counts = None  # spikes per neuron since the last scaling, while scaling is on
         self._weight_recording = None  # synaptic.WeightRecording, once record_weights() was called
         self._spike_gids = None  # gids the user records spikes of (None: not recorded)
+        self._extracellular = None  # livn.io.extracellular.ExtracellularRecorder, once record_extracellular()
+        self._extracellular_chunk = None  # ms: runs are synthesised in windows of at most this
+        self._provenance = None  # the static part of RunResult.provenance, built once
 
     # -- construction ----------------------------------------------------------------
 
@@ -269,9 +272,18 @@ class Env:
         self._check_can_change_recording("record_spikes()")
         gids = np.arange(self.num_neurons, dtype=np.int64) if population is None else self._population_gids(population)
         self._spike_gids = gids
-        if self._scaling is None:  # (while scaling is on, the backend records every neuron; see _run_segments)
-            self.backend.record_spikes(gids)
+        self._sync_spike_recording()
         return self
+
+    def _sync_spike_recording(self) -> None:
+        """The backend records every neuron while scaling or extracellular traces need all spikes
+        (`_user_spikes` then keeps what the user asked for), else the user's gids."""
+        if self._scaling is not None or self._extracellular is not None:
+            self.backend.record_spikes(np.arange(self.num_neurons, dtype=np.int64))
+        elif self._spike_gids is not None:
+            self.backend.record_spikes(self._spike_gids)
+        else:
+            self.backend.spike_gids = None
 
     def record_voltage(self, population=None, gids=None, dt: float | None = None) -> "Env":
         """Record membrane potentials (mV).
@@ -311,6 +323,63 @@ class Env:
         self._voltage_dt = float(dt)
         return self
 
+    def record_extracellular(self, fs_hz: float = 25000.0, noise_uv: float = 5.0, lfp: bool = True, *,
+                             file=None, chunk_ms: float = 1000.0, **settings) -> "Env":
+        """Record what the MEA's electrodes see as voltage (uV): from now on every `run` result
+        carries `result.extracellular`, a `livn.io.extracellular.ExtracellularRecording`.
+
+        **Arguments**
+
+        - `fs_hz`: sampling rate, Hz (a positive, finite number; 25 kHz as on common MEA rigs).
+        - `noise_uv`: RMS of the band-limited recording noise, uV (>= 0).
+        - `lfp`: add the local field potential proxy computed from the excitatory neurons'
+          synaptic currents (the backend then records them).
+        - `file`: None (traces in memory), or an HDF5 path the traces stream to, window by window,
+          with bounded memory (for long recordings); results then read it lazily.
+        - `chunk_ms`: runs are synthesised in windows of at most this many ms (a whole number),
+          which bounds memory.
+        - `**settings`: the other parameters of `livn.io.extracellular.ExtracellularSettings`
+          (waveform, point-source law, LFP proxy, artifacts and blanking).
+
+        Each trace is the sum of every spike's waveform (amplitude by the point-source law),
+        the LFP proxy, noise and the artifacts of electrode stimulation given as `run(..., inputs=...)`
+        (see `livn.io.extracellular`). The recording keeps every neuron's spikes as ground truth,
+        whatever `record_spikes` selects. Works with `run` on every backend (single trials; not with
+        batches, `unroll` or `stream`).
+        """
+        from livn.io import extracellular
+
+        self._check_can_change_recording("record_extracellular()")
+        options = extracellular.ExtracellularSettings(fs_hz=fs_hz, noise_uv=noise_uv, lfp=lfp, **settings)
+        if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(chunk_ms) or chunk_ms < 1 or chunk_ms != round(chunk_ms):
+            raise InvalidArgumentError(f"chunk_ms must be a whole number of ms >= 1; got {describe(chunk_ms)}")
+        lfp_gids = self._lfp_gids() if options.lfp else None
+        recorder = extracellular.ExtracellularRecorder(
+            options, self.io, self.system.neuron_coordinates, lfp_gids=lfp_gids, seed=self.seed, file=file,
+        )
+        if self._extracellular is not None:
+            self._extracellular.close()
+        backend = self._backend()
+        backend.record_synaptic_currents(lfp_gids, options.lfp_dt_ms) if lfp_gids is not None else \
+            backend.record_synaptic_currents(None, self.model.dt)
+        self._extracellular = recorder
+        self._extracellular_chunk = float(chunk_ms)
+        self._sync_spike_recording()
+        return self
+
+    def _lfp_gids(self) -> np.ndarray:
+        """The neurons whose synaptic currents make the LFP proxy: the excitatory population
+        ("EXC", as in Mazzoni et al. 2015's pyramidal cells), or every neuron if there is none."""
+        if "EXC" in self.system.populations:
+            return np.asarray(self.system.gids_of("EXC"), dtype=np.int64)
+        return np.arange(self.num_neurons, dtype=np.int64)
+
+    @property
+    def extracellular(self):
+        """The `ExtracellularRecorder` in force (settings, file), or None."""
+        return self._extracellular
+
     # -- electrodes ---------------------------------------------------------------------------
 
     def cell_stimulus(self, inputs):
@@ -328,7 +397,7 @@ class Env:
 
     # -- simulation ----------------------------------------------------------------------------
 
-    def _check_stimulus(self, stimulus, duration: float):
+    def _check_stimulus(self, stimulus, duration: float, step: float = STIMULUS_STEP):
         if stimulus is None:
             return None
         is_jax = type(stimulus).__module__.startswith("jax")  # checked by shape; by value unless traced
@@ -338,13 +407,13 @@ class Env:
             except (TypeError, ValueError):
                 raise InvalidArgumentError(f"stimulus must be a numeric array; got {describe(stimulus)}") from None
         n = self.num_neurons
-        max_rows = math.ceil(duration / STIMULUS_STEP - 1e-9)
+        max_rows = math.ceil(duration / step - 1e-9)
         shape = tuple(stimulus.shape)
         can_batch = BATCH in self.capabilities
         if len(shape) not in ((2, 3) if can_batch else (2,)) or shape[-1] != n or not 1 <= shape[-2] <= max_rows:
             batch = " or [B, T, n] (a batch of trials)" if can_batch else ""
             raise InvalidArgumentError(
-                f"stimulus must have shape [T, {n}]{batch} (nA per neuron, {STIMULUS_STEP} ms per row) with "
+                f"stimulus must have shape [T, {n}]{batch} (nA per neuron, {step:g} ms per row) with "
                 f"1 <= T <= {max_rows} for a {duration} ms run; got {describe(stimulus)}. "
                 "Use env.cell_stimulus(inputs) to map [T, n_channels] electrode currents (uA)."
             )
@@ -357,52 +426,101 @@ class Env:
         """A JAX random key derived from the seed, for `run(..., key=...)` (capability `noise_keys`)."""
         return self.require(NOISE_KEYS, "run_key").run_key
 
-    def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None):
+    def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None, *, inputs=None,
+            stimulus_step: float | None = None):
         """Advance the culture by `duration` ms.
 
         **Arguments**
 
         - `duration`: ms, positive; rounded to the integration step.
         - `stimulus`: None, or `[T, n_neurons]` injected current in nA, row k applied
-          during [k, k + 1) ms of this window; rows after T are zero. Backends with the
-          `batch` capability (diffrax) also take a batch `[B, T, n_neurons]` and JAX arrays.
+          during [k, k + 1) * `stimulus_step` ms of this window; rows after T are zero. Backends with
+          the `batch` capability (diffrax) also take a batch `[B, T, n_neurons]` and JAX arrays.
         - `key`: JAX random key for the noise (capability `noise_keys`; default: the Env's stream).
         - `unroll`: None, or "mask" (capability `unroll`) for dense, differentiable output.
+        - `inputs`: None, or electrode currents in uA: `[T, n_channels]` rows of `stimulus_step` ms
+          (e.g. `livn.stimulation.electrode_inputs(...)`) or a `livn.stimulation.ElectrodeStimulation`.
+          They reach the neurons through the MEA (`cell_stimulus`), add to `stimulus`, make the
+          stimulation artifacts of an extracellular recording and come back as `result.stimulation`.
+        - `stimulus_step`: ms per row of `stimulus` and `inputs`: 1 ms (the default) or a multiple
+          of the integration step that divides 1 ms (0.1 ms puts sub-millisecond biphasic pulses on
+          the integration grid).
 
         **Returns**
 
         `RunResult(it, t, iv, v)`: spike gids and times (ms from this window's start),
         recorded gids and voltages `[n, samples]` (mV); fields not recorded are None. Its
         `duration` is the window (ms) and `dt` the voltage sampling interval (ms), so that
-        `window`, `select` and `RunResult.concat` need no more arguments.
+        `window`, `select` and `RunResult.concat` need no more arguments; `provenance` says what
+        produced it, `stimulation` holds the delivered `inputs` and `extracellular` the electrodes'
+        voltage when `record_extracellular` is on.
         On the NEURON backend under MPI every rank calls `run` with the same arguments;
         rank 0 gets the whole network's recording, the other ranks their own cells'.
         With `unroll="mask"`: `(mask [n, steps], t [steps] ms, gids [n], v [n, steps] mV)`.
         """
         backend = self._backend()
         try:
-            duration, stimulus = self._check_run(duration, stimulus, key, unroll)
+            duration, stimulus, step, delivered = self._check_run(duration, stimulus, key, unroll, inputs,
+                                                                   stimulus_step)
         except LivnError as error:
             # Under MPI the other ranks are about to run: a backend that runs collectively
             # (NEURON) tells them this rank will not, so that they fail too instead of waiting.
             backend.abandon_run(error)
             raise
+        start = self.t
         extra = {name: value for name, value in (("key", key), ("unroll", unroll)) if value is not None}
-        if self._weight_recording is not None or self._scaling is not None:
-            return self._run_segments(duration, stimulus, extra)
+        if self._weight_recording is not None or self._scaling is not None or self._extracellular is not None:
+            return self._run_segments(duration, stimulus, step, delivered, extra)
+        if step != STIMULUS_STEP:
+            extra["stimulus_step"] = step
         result = backend.run(duration, stimulus, **extra)
-        return self._stamp(result, duration)
+        return self._stamp(result, duration, start, delivered)
 
-    def _stamp(self, result, duration: float):
-        """`result` with its window length and voltage sampling interval (ms); lists and unrolled output as they are."""
+    def _stamp(self, result, duration: float, start: float | None, delivered=None):
+        """`result` with its window length and voltage sampling interval (ms), provenance and delivered
+        stimulation; lists and unrolled output as they are."""
         if isinstance(result, RunResult):
-            return result._replace(duration=duration, dt=self._voltage_dt if result.v is not None else None)
+            return result._replace(duration=duration, dt=self._voltage_dt if result.v is not None else None,
+                                   provenance=self._provenance_of(start), stimulation=delivered)
         if isinstance(result, list):
-            return [self._stamp(r, duration) for r in result]
+            return [self._stamp(r, duration, start) for r in result]
         return result
 
-    def _check_run(self, duration, stimulus, key, unroll):
-        """Check the arguments of `run`; returns `(duration ms, stimulus array or None)`."""
+    def _provenance_of(self, start: float) -> dict:
+        """What produced a result that starts at `start` ms (see `RunResult.provenance`)."""
+        if self._provenance is None:
+            from importlib import metadata
+
+            def version(package):
+                try:
+                    return metadata.version(package)
+                except metadata.PackageNotFoundError:
+                    return None
+
+            simulator = backend_class(self.backend_name).simulator_module
+            self._provenance = {
+                "system": self.system.name,
+                "system_uri": None if self.system.uri is None else str(self.system.uri),
+                "seed": self.seed,
+                "backend": self.backend_name,
+                "model": dataclasses.asdict(self.model),
+                "mea": self.io.to_dict(),
+                "populations": {name: [int(first), int(count)]
+                                for name, (first, count) in self.system.population_ranges.items()},
+                "neuron_coordinates": np.asarray(self.system.neuron_coordinates, dtype=float).tolist(),
+                "versions": {"livn": version("livn"), simulator: version(simulator)},
+            }
+        plasticity = None if self._plasticity is None else {
+            projection: type(rule).__name__ for projection, rule in self._plasticity.rules.items()}
+        return {**self._provenance, "weights": dict(self._weights),
+                "noise": {"mean": self._noise[0], "std": self._noise[1]},
+                "plasticity": plasticity, "t_start_ms": None if start is None else float(start)}
+
+    def _check_run(self, duration, stimulus, key, unroll, inputs=None, stimulus_step=None):
+        """Check the arguments of `run`; returns `(duration ms, stimulus nA or None, stimulus step ms,
+        delivered ElectrodeStimulation or None)`."""
+        from livn.stimulation import ElectrodeStimulation
+
         duration = self._check_duration(duration)
         if unroll not in (None, "mask"):
             raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
@@ -410,11 +528,61 @@ class Env:
             self.require(UNROLL, "run(unroll=...)")
         if key is not None:
             self.require(NOISE_KEYS, "run(key=...)")
-        stimulus = self._check_stimulus(stimulus, duration)
+        if isinstance(inputs, ElectrodeStimulation):
+            if stimulus_step is not None and not math.isclose(stimulus_step, inputs.step):
+                raise InvalidArgumentError(
+                    f"stimulus_step is {stimulus_step} ms but the ElectrodeStimulation's rows are {inputs.step} ms; "
+                    "omit stimulus_step"
+                )
+            if not np.array_equal(inputs.channel_ids, self.io.channel_ids):
+                raise InvalidArgumentError(
+                    f"inputs are for channels {inputs.channel_ids.tolist()}, this MEA has {self.io.channel_ids.tolist()}"
+                )
+            stimulus_step = inputs.step
+        step = self._check_stimulus_step(stimulus_step)
+        stimulus = self._check_stimulus(stimulus, duration, step)
         if key is not None:
             trials = stimulus.shape[0] if stimulus is not None and stimulus.ndim == 3 else None
             self._check_keys(key, trials)
-        return duration, stimulus
+        if self._extracellular is not None and (unroll is not None or (stimulus is not None and stimulus.ndim == 3)):
+            raise InvalidArgumentError(
+                "record_extracellular() synthesises traces for single runs; it does not take unroll or a batch "
+                "of stimuli"
+            )
+        delivered = None
+        if inputs is not None:
+            rows = math.ceil(duration / step - 1e-9)
+            currents = inputs.currents if isinstance(inputs, ElectrodeStimulation) else inputs
+            currents = check_electrode_inputs(currents, self.io.num_channels, rows, "inputs", step)
+            if stimulus is not None and stimulus.ndim != 2:
+                raise InvalidArgumentError("inputs (electrode currents) go with a single [T, n] stimulus, not a batch")
+            padded = np.zeros((rows, self.io.num_channels))
+            padded[: len(currents)] = currents
+            delivered = ElectrodeStimulation(padded, step, self.io.channel_ids)
+            cells = np.asarray(self.cell_stimulus(currents))
+            if stimulus is not None:
+                total = np.zeros((max(len(cells), stimulus.shape[0]), self.num_neurons))
+                total[: len(cells)] += cells
+                total[: stimulus.shape[0]] += np.asarray(stimulus)
+                cells = total
+            stimulus = cells
+        return duration, stimulus, step, delivered
+
+    def _check_stimulus_step(self, step) -> float:
+        """`stimulus_step` (ms): 1 ms, or a multiple of the integration step that divides 1 ms."""
+        if step is None:
+            return STIMULUS_STEP
+        dt = self.model.dt
+        accepted = [k * dt for k in range(1, int(round(STIMULUS_STEP / dt)) + 1)
+                    if abs(STIMULUS_STEP / (k * dt) - round(STIMULUS_STEP / (k * dt))) < 1e-9]
+        if isinstance(step, bool) or not isinstance(step, (int, float, np.integer, np.floating)) or not any(
+            math.isclose(step, a, rel_tol=1e-9) for a in accepted
+        ):
+            raise InvalidArgumentError(
+                f"stimulus_step must be one of {[round(a, 9) for a in accepted]} ms (a multiple of the integration "
+                f"step {dt} ms that divides {STIMULUS_STEP} ms); got {describe(step)}"
+            )
+        return float(min(accepted, key=lambda a: abs(a - step)))
 
     def _check_keys(self, key, trials: int | None, one_for_all: bool = True, name: str = "key") -> None:
         """`key` must be one JAX key like `run_key` (if `one_for_all`) or, for `trials` batched trials
@@ -468,6 +636,10 @@ class Env:
         from livn import streaming
 
         backend = self._backend()
+        if self._extracellular is not None:
+            raise InvalidArgumentError(
+                "record_extracellular() synthesises traces for env.run(); streams do not record them yet"
+            )
         if self._scaling is not None:
             raise InvalidArgumentError(
                 "synaptic scaling is applied between the segments of env.run(); it does not act inside a stream. "
@@ -529,6 +701,8 @@ class Env:
         and the advanced copies.
         """
         backend = self.require(COPIES, "run_copies()")
+        if self._extracellular is not None:
+            raise InvalidArgumentError("record_extracellular() synthesises traces for env.run(), not for run_copies()")
         if not isinstance(copies, CultureCopies):
             raise InvalidArgumentError(f"copies must come from env.copy_states(); got {describe(copies)}")
         duration = self._check_duration(duration)
@@ -545,7 +719,7 @@ class Env:
         if keys is not None:
             self._check_keys(keys, count, one_for_all=False, name="keys")
         results, state = backend.run_copies(duration, copies.state, stimulus, keys)
-        return self._stamp(results, duration), CultureCopies(count, state)
+        return self._stamp(results, duration, None), CultureCopies(count, state)
 
     def select_copies(self, which, if_true: "CultureCopies", if_false: "CultureCopies") -> "CultureCopies":
         """Per copy, the state from `if_true` where `which` ([B] bools) is True, else from `if_false`.
@@ -609,10 +783,7 @@ class Env:
     def _set_scaling(self, scaling) -> None:
         self._scaling = scaling
         self._scaling_counts = np.zeros(self.num_neurons, np.int64) if scaling is not None else None
-        if scaling is not None:
-            self.backend.record_spikes(np.arange(self.num_neurons, dtype=np.int64))  # rates of every neuron
-        elif self._spike_gids is not None:
-            self.backend.record_spikes(self._spike_gids)
+        self._sync_spike_recording()  # scaling needs the rates of every neuron
 
     @property
     def plasticity(self) -> dict | None:
@@ -685,21 +856,25 @@ class Env:
         """The weights sampled since `record_weights` (or the last `clear`), or None."""
         return self._weight_recording
 
-    def _run_segments(self, duration: float, stimulus, extra: dict) -> RunResult:
-        """`run` split where weights are sampled or scaled: one backend run per segment, joined."""
+    def _run_segments(self, duration: float, stimulus, step: float, delivered, extra: dict) -> RunResult:
+        """`run` split where weights are sampled or scaled and where extracellular traces are
+        synthesised: one backend run per segment, joined."""
         backend = self.backend
         if extra or (stimulus is not None and np.ndim(stimulus) != 2):
             raise InvalidArgumentError(
-                "runs with record_weights() or synaptic scaling take a single [T, n] stimulus and no key or unroll"
+                "runs with record_weights(), synaptic scaling or record_extracellular() take a single [T, n] "
+                "stimulus and no key or unroll"
             )
         start = self.t
-        if stimulus is not None and not synaptic.on_grid(start, STIMULUS_STEP):
+        if stimulus is not None and not synaptic.on_grid(start, step):
             raise InvalidArgumentError(
-                f"a run with a stimulus that is split for weight sampling or scaling must start on the 1 ms stimulus "
-                f"grid; the culture is at t = {start} ms"
+                f"a run with a stimulus that is split for weight sampling, scaling or extracellular traces must start "
+                f"on its {step:g} ms stimulus grid; the culture is at t = {start} ms"
             )
-        recording, scaling = self._weight_recording, self._scaling
-        intervals = [x for x in (recording and recording.dt, scaling and scaling.period) if x]
+        recording, scaling, traces = self._weight_recording, self._scaling, self._extracellular
+        intervals = [x for x in (recording and recording.dt, scaling and scaling.period,
+                                 traces and self._extracellular_chunk) if x]
+        options = {} if step == STIMULUS_STEP else {"stimulus_step": step}
         results, durations, now = [], [], start
         for end in synaptic.segment_boundaries(start, duration, intervals):
             length = end - now
@@ -707,11 +882,16 @@ class Env:
                 continue
             part = None
             if stimulus is not None:
-                first, stop = int(round(now - start)), int(math.ceil(end - start - 1e-9))
+                first, stop = int(round((now - start) / step)), int(math.ceil((end - start) / step - 1e-9))
                 part = stimulus[first:stop] if first < len(stimulus) else None
-            result = backend.run(length, part if part is None or len(part) else None)
+            result = backend.run(length, part if part is None or len(part) else None, **options)
             if scaling is not None and result.it is not None:
                 self._scaling_counts += np.bincount(result.it, minlength=self.num_neurons)
+            if traces is not None:
+                applied = None if delivered is None else delivered.window(now - start, end - start)
+                recorded = traces.record(length, result.it, result.t, currents=backend.synaptic_currents(),
+                                         stimulation=applied)
+                result = result._replace(extracellular=recorded)
             now = self.t
             if scaling is not None and synaptic.on_grid(now, scaling.period):
                 self._apply_scaling()
@@ -720,9 +900,9 @@ class Env:
             results.append(result)
             durations.append(length)
         joined = RunResult.concat(results, durations, dt=self._voltage_dt)
-        if scaling is not None:  # the backend records every neuron while scaling: keep what the user asked for
+        if scaling is not None or traces is not None:  # the backend records every neuron: keep what the user asked
             joined = self._user_spikes(joined)
-        return self._stamp(joined, duration)
+        return self._stamp(joined, duration, start, delivered)
 
     def _user_spikes(self, result: RunResult) -> RunResult:
         if self._spike_gids is None:
@@ -845,6 +1025,8 @@ class Env:
         """
         backend = self._backend()
         backend.clear()
+        if self._extracellular is not None:
+            self._extracellular.reset()
         if self._scaling_counts is not None:
             self._scaling_counts[:] = 0
         if self._weight_recording is not None:

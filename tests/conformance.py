@@ -179,6 +179,41 @@ def plastic_s1_run(directory, backend, inputs, seed=3):
     return result, env.synaptic_weights().weight
 
 
+#: Synapse trio: EXC 0 -> EXC 1 (30 um: 0.6 ms, 6 steps) and INH 2 -> EXC 1 (60 um: 0.7 ms, 7 steps).
+TRIO_EDGES = {("EXC", "EXC"): (0, 1, 30.0), ("INH", "EXC"): (2, 1, 60.0)}
+#: Axonal delay of each trio projection, ms (`CultureModel.axonal_delay`: 0.5 ms + distance / 300 um/ms).
+TRIO_DELAYS_MS = {"EXC_EXC": 0.6, "INH_EXC": 0.7}
+#: Trio weights, nS.
+TRIO_WEIGHTS = {"EXC_EXC": 4.0, "INH_EXC": 6.0}
+
+
+def write_synapse_trio_system(directory):
+    """Neurons EXC 0, EXC 1 and INH 2; one AMPA synapse 0 -> 1 and one GABA_A synapse 2 -> 1."""
+    from pathlib import Path
+
+    from livn import neuroh5
+    from livn.io import MEA
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    neuroh5.write_cells(directory / "cells.h5", {"EXC": np.array([[20.0, 50.0, 0.0], [50.0, 50.0, 0.0]]),
+                                                 "INH": np.array([[50.0, 110.0, 0.0]])})
+    projections = {key: (np.array([pre]), np.array([post]), np.array([distance]))
+                   for key, (pre, post, distance) in TRIO_EDGES.items()}
+    neuroh5.write_connections(directory / "connections.h5", {"EXC": 2, "INH": 1}, projections)
+    MEA.grid(100.0, 100.0, 2, 2).save(directory / "mea.json")
+    return str(directory)
+
+
+def currents_s1_run(directory, backend, inputs, seed=3, dt=0.1):
+    """`noise_free_run` recording every neuron's synaptic currents every `dt` ms; returns (result, currents)."""
+    env = Env(directory, seed=seed, backend=backend).init().apply_model_defaults().record_spikes()
+    env.set_noise(0.0, 0.0)
+    env.backend.record_synaptic_currents(np.arange(env.num_neurons, dtype=np.int64), dt)
+    result = env.run(inputs.shape[0], env.cell_stimulus(inputs))
+    return result, env.backend.synaptic_currents()
+
+
 def half_step_stimulus(duration=300):
     """Pulses into neuron 0 only (nA per neuron, 1 ms per row)."""
     stimulus = np.zeros((duration, 5))
@@ -203,6 +238,8 @@ def _reference(kind: str, directory: str):
         return half_step_run(directory, REFERENCE_BACKEND)
     if kind == "plastic_s1":
         return plastic_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
+    if kind == "currents_s1":
+        return currents_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
     raise ValueError(kind)
 
 
@@ -358,6 +395,44 @@ class BackendConformance:
             # The first spike (latency from rest) agrees within a few integration steps.
             assert t[0] == pytest.approx(reference[0], abs=1.0), current
 
+
+    # -- stimulus rows finer than 1 ms (stimulus_step) -------------------------------------------------------
+
+    def test_fine_rows_repeating_one_millisecond_rows_are_the_same_stimulus(self, s1_dir):
+        """A 1 ms-row stimulus and the same rows repeated at 0.5 and 0.1 ms give identical spikes and voltage."""
+        env = self.env(s1_dir, seed=4).apply_model_defaults().record_spikes().record_voltage()  # noise on
+        stimulus = np.asarray(env.cell_stimulus(s1_stimulation(120)))
+        results = {}
+        for step in (1.0, 0.5, 0.1):
+            env.clear()
+            repeated = np.repeat(stimulus, int(round(1.0 / step)), axis=0)
+            results[step] = env.run(120, repeated, stimulus_step=step)
+        coarse = results[1.0]
+        assert len(coarse.it) > 10 and coarse.v.shape == (11, 1200)
+        for step in (0.5, 0.1):
+            np.testing.assert_array_equal(results[step].it, coarse.it)
+            np.testing.assert_array_equal(results[step].t, coarse.t)
+            np.testing.assert_array_equal(results[step].v, coarse.v)
+
+    def test_a_pulse_on_the_integration_grid_acts_from_its_onset_step(self, single_neuron_dir):
+        """0.3 ms of 2 nA from 2.3 ms (0.1 ms rows): the voltage is the unstimulated one up to 2.3 ms,
+        then rises by I dt / C = 2 mV per step for exactly three steps (noise-free)."""
+        env = self.env(single_neuron_dir).record_voltage()
+        _, _, _, rest = env.run(5)
+        env.clear()
+        stimulus = np.zeros((50, 1))
+        stimulus[23:26] = 2.0  # nA during [2.3, 2.6) ms
+        _, _, _, v = env.run(5, stimulus, stimulus_step=0.1)
+        tolerance = max(1e-9, self.voltage_atol)
+        np.testing.assert_array_equal(v[0, :24], rest[0, :24])  # samples up to the state at 2.3 ms
+        difference = v[0] - rest[0]
+        per_step = 2.0 * MODEL.dt / MODEL.membrane_capacitance  # mV
+        assert difference[24] == pytest.approx(per_step, abs=tolerance)  # the state at 2.4 ms: one step
+        increments = np.diff(difference)
+        assert np.all(increments[23:26] > 0.8 * per_step)  # pushed during the three pulse steps
+        assert np.all(np.abs(increments[26:]) < 0.3 * per_step)  # only the membrane's own relaxation after
+        assert np.all(np.abs(difference[24:]) > tolerance)
+
     # -- continuity, replay, determinism --------------------------------------------------------------------
 
     def test_split_windows_equal_one_run(self, s2_dir):
@@ -480,6 +555,120 @@ class BackendConformance:
             env.record_voltage(gids=[0, 11])
         with pytest.raises(InvalidArgumentError, match="multiple"):
             env.record_voltage(dt=0.15)
+
+
+    # -- synaptic currents (record_synaptic_currents) -------------------------------------------------------
+
+    @pytest.fixture(scope="class")
+    def trio_dir(self, tmp_path_factory):
+        return write_synapse_trio_system(tmp_path_factory.mktemp("systems") / "trio")
+
+    def test_synaptic_currents_of_one_spike_are_the_model_s_conductance(self, trio_dir):
+        """One presynaptic spike per synapse: each current is 0 until the spike arrives (spike time + axonal
+        delay), then g = I / (1e-3 (E - v)), with v the recorded voltage, is w x (x = 1: first spike) decaying
+        as the model integrates dg/dt = -g / tau: forward Euler, from the end of the arrival step,
+        g = w (1 - dt / tau)^(m - 1) at m steps after the arrival, i.e. w exp(-(t - t_arrival) / tau) to
+        O(dt / tau). Neurons without synapses carry no current."""
+        with self.exact_arithmetic():
+            env = self.env(trio_dir, seed=1).set_weights(TRIO_WEIGHTS).record_spikes().record_voltage()
+            env.set_noise(0.0, 0.0)
+            env.backend.record_synaptic_currents(np.array([0, 1, 2], dtype=np.int64), MODEL.dt)
+            stimulus = np.zeros((100, 3))
+            stimulus[10, 0] = stimulus[50, 2] = PAIR_PULSE_NA  # nA: neurons 0 and 2 fire once each
+            it, t, _, v = env.run(100, stimulus)
+            currents = env.backend.synaptic_currents()
+        assert sorted(it.tolist()) == [0, 2], (it, t)
+        assert currents.gids.tolist() == [0, 1, 2] and currents.dt == pytest.approx(MODEL.dt)
+        assert currents.ampa.shape == currents.gaba.shape == v.shape == (3, 1000)
+        for row in (0, 2):
+            assert not np.any(currents.ampa[row]) and not np.any(currents.gaba[row])
+        dt = MODEL.dt
+        times = np.arange(1000) * dt
+        for receptor, pre, projection, current in (("AMPA", 0, "EXC_EXC", currents.ampa[1]),
+                                                   ("GABA_A", 2, "INH_EXC", currents.gaba[1])):
+            reversal, tau = MODEL.receptors[receptor].reversal_potential, MODEL.receptors[receptor].time_constant
+            arrival = t[it == pre][0] + TRIO_DELAYS_MS[projection]  # ms
+            step = int(round(arrival / dt))
+            np.testing.assert_array_equal(current[: step + 1], 0.0)  # not before the end of the arrival step
+            g = current[step + 1:] / (1e-3 * (reversal - v[1, step + 1:]))  # nS
+            m = np.arange(1, len(g) + 1)  # steps since the arrival
+            w = TRIO_WEIGHTS[projection]
+            np.testing.assert_allclose(g, w * (1 - dt / tau) ** (m - 1), rtol=1e-9, atol=1e-12)
+            first_tau = times[step + 1:] - arrival <= tau
+            np.testing.assert_allclose(g[first_tau], w * np.exp(-(times[step + 1:] - arrival) / tau)[first_tau],
+                                       rtol=1.5 * dt / tau)
+            assert np.all(current[step + 1:] * np.sign(reversal - v[1, step + 1:]) > 0)  # toward E
+
+    def test_synaptic_currents_are_sampled_like_the_voltage(self, trio_dir):
+        """Every 0.5 ms: the same samples as every 0.1 ms, one in five, and exactly the voltage's sample count,
+        also for windows that do not start on the sampling grid."""
+        stimulus = np.zeros((100, 3))
+        stimulus[10, 0] = stimulus[50, 2] = PAIR_PULSE_NA
+        recorded = {}
+        env = self.env(trio_dir, seed=1).set_weights(TRIO_WEIGHTS).record_spikes()
+        env.set_noise(0.0, 0.0)
+        for dt in (MODEL.dt, 0.5):
+            env.clear().record_voltage(dt=dt)
+            env.backend.record_synaptic_currents(np.array([1, 2], dtype=np.int64), dt)
+            result = env.run(100, stimulus)
+            recorded[dt] = env.backend.synaptic_currents()
+            assert recorded[dt].ampa.shape == recorded[dt].gaba.shape == (2, result.v.shape[1])
+        fine, coarse = recorded[MODEL.dt], recorded[0.5]
+        assert coarse.dt == pytest.approx(0.5) and coarse.ampa.shape == (2, 200)
+        assert np.any(fine.ampa[0]) and np.any(fine.gaba[0])
+        np.testing.assert_array_equal(coarse.ampa, fine.ampa[:, ::5])
+        np.testing.assert_array_equal(coarse.gaba, fine.gaba[:, ::5])
+        for duration in (33.3, 16.7, 0.4, 10.0):  # windows from 100, 133.3, 150, 150.4 ms
+            result = env.run(duration)
+            currents = env.backend.synaptic_currents()
+            assert currents.ampa.shape == currents.gaba.shape == result.v[[1, 2]].shape, duration
+
+    def test_synaptic_currents_are_none_unless_recorded(self, s1_dir):
+        env = self.env(s1_dir).apply_model_defaults()
+        env.run(5)
+        assert env.backend.synaptic_currents() is None
+        env.clear()
+        env.backend.record_synaptic_currents(np.array([0, 4], dtype=np.int64), 0.5)
+        env.run(5)
+        currents = env.backend.synaptic_currents()
+        assert currents.gids.tolist() == [0, 4] and currents.ampa.shape == currents.gaba.shape == (2, 10)
+        env.clear()
+        env.backend.record_synaptic_currents(None, MODEL.dt)
+        env.run(5)
+        assert env.backend.synaptic_currents() is None
+
+    def test_split_windows_record_the_synaptic_currents_of_one_run(self, s2_dir):
+        env = self.env(s2_dir, seed=11).apply_model_defaults().record_spikes()  # noise on
+        gids = np.arange(0, 100, 7, dtype=np.int64)  # both populations
+        env.backend.record_synaptic_currents(gids, 0.5)
+        env.run(300)
+        whole = env.backend.synaptic_currents()
+        assert whole.gids.tolist() == gids.tolist() and whole.ampa.shape == (len(gids), 600)
+        assert np.any(whole.ampa > 0) and np.any(whole.gaba < 0)  # AMPA depolarises, GABA_A (-75 mV) not
+        for durations in ((120, 180), (113.7, 186.3)):  # on and off the sampling grid
+            env.clear()
+            parts = []
+            for duration in durations:
+                env.run(duration)
+                parts.append(env.backend.synaptic_currents())
+            np.testing.assert_array_equal(np.concatenate([p.ampa for p in parts], axis=1), whole.ampa)
+            np.testing.assert_array_equal(np.concatenate([p.gaba for p in parts], axis=1), whole.gaba)
+
+    def test_noise_free_s1_synaptic_currents_equal_brian2s(self, s1_dir):
+        """The same stimulation gives brian2's spikes and, sample for sample, its currents (float64 arithmetic:
+        spike for spike, as the plastic S1 test requires; 1e-6 nA is far below one arrival's ~0.5 nA)."""
+        if self.backend == REFERENCE_BACKEND:
+            pytest.skip("the reference backend itself")
+        reference, reference_currents = _reference("currents_s1", s1_dir)
+        with self.exact_arithmetic():
+            result, currents = currents_s1_run(s1_dir, self.backend, s1_stimulation())
+        assert len(reference.it) > 50 and np.abs(reference_currents.ampa).max() > 0.1
+        np.testing.assert_array_equal(result.it, reference.it)
+        np.testing.assert_allclose(result.t, reference.t, atol=1e-6)
+        np.testing.assert_array_equal(currents.gids, reference_currents.gids)
+        assert currents.ampa.shape == reference_currents.ampa.shape == (11, 5000)
+        np.testing.assert_allclose(currents.ampa, reference_currents.ampa, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(currents.gaba, reference_currents.gaba, rtol=1e-6, atol=1e-6)
 
     # -- bad arguments, refused before the backend runs -----------------------------------------------------------
 

@@ -34,6 +34,8 @@ def _float_dtype():
     return jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
 
 
+#: Time covered by one row of noise draws, ms (one key per absolute row, whatever the stimulus rows).
+NOISE_ROW = 1.0
 #: Spikes per integration step delivered event by event in forward runs (see `Simulator`).
 EVENT_CAPACITY = 16
 #: Plastic arrivals handled together in one pass of the event-driven arrival loop.
@@ -200,6 +202,13 @@ class Simulator(eqx.Module):
     def _passes(self, count):
         """Trip count of an event loop: `count`, or its maximum over the batch (see `batch_axis`)."""
         return count if self.batch_axis is None else jax.lax.pmax(count, self.batch_axis)
+
+    def receptor_currents(self, v, g_ampa, g_gaba):
+        """AMPA and GABA_A currents (nA, positive depolarising) at membrane potential `v` (mV) and
+        conductances `g_ampa`, `g_gaba` (nS): `1e-3 g (E - v)` per receptor."""
+        receptors = self.model.receptors
+        return (1e-3 * g_ampa * (receptors["AMPA"].reversal_potential - v),
+                1e-3 * g_gaba * (receptors["GABA_A"].reversal_potential - v))
 
     def drift(self, t, y, args):
         network, stimulus_current = args
@@ -510,56 +519,96 @@ class Simulator(eqx.Module):
 
 
 def _run_steps(simulator: Simulator, network: Network, state: State, stimulus, key, num_steps: int,
-               steps_per_row: int, offset: int, voltage: bool = True, compact: bool = False):
-    """Scan `num_steps` steps from `state`; `stimulus` is `[rows, n]` nA in 1 ms rows from this window's start.
+               steps_per_row: int, offset: int, voltage: bool = True, compact: bool = False, currents=None):
+    """Scan `num_steps` steps from `state`; `stimulus` is `[rows, n]` nA, rows of `steps_per_row` steps
+    (static) from this window's start: row k is applied in steps [k, k + 1) * `steps_per_row` of the window.
 
-    Noise is keyed by absolute time: the normal draws of the 1 ms row with absolute
-    index r come from `fold_in(key, r)`, so a run split into several windows draws
-    exactly the noise of one long run. `offset` (static) is `state.step % steps_per_row`.
+    Noise is keyed by absolute time: the normal draws of the `NOISE_ROW` (1 ms) with absolute
+    index r come from `fold_in(key, r)`, so a run split into several windows draws exactly the
+    noise of one long run, whatever its stimulus rows. `offset` (static) is
+    `state.step % noise_row_steps(simulator.dt)`, the window's start within its noise row.
 
     Returns `(state, spikes [steps, n], v [steps, n] mV or None)`. Static switches keep the
     per-step output small where it is not needed: `voltage=False` returns no voltage,
     `compact=True` returns spikes as booleans (not differentiable; forward runs only).
+    `currents`: None, or `(gids, every)` (int32 array, static int) to record the AMPA and GABA_A
+    currents (nA) of `gids` at the start of every step whose absolute index is a multiple of
+    `every` (the voltage's grid); a fourth output `(ampa, gaba)`, each
+    `[ceil(num_steps / every), len(gids)]`, holds them in order (the first
+    `sampled_steps(start, num_steps, every)` rows are filled). Forward runs only.
     """
     rows = stimulus.shape[0]
     n = network.num_neurons
-    first_row = state.step // steps_per_row
+    noise_steps = noise_row_steps(simulator.dt)
+    first_row = state.step // noise_steps
 
-    def segment(state, row, start, length):
+    samples = None
+    if currents is not None:
+        gids, every = currents
+        capacity = -(-num_steps // every)
+        first_sample = -(-state.step // every)  # index on the absolute grid of the window's first sample
+        real = network.a.dtype
+        samples = (jnp.zeros((capacity, gids.shape[0]), real), jnp.zeros((capacity, gids.shape[0]), real))
+
+    def record(samples, state):
+        """Write this step's starting currents into their sample row, if the step is on the sampling grid."""
+        v, _, g_ampa, g_gaba, _ = state.y
+        ampa, gaba = simulator.receptor_currents(v[gids], g_ampa[gids], g_gaba[gids])
+        row = jnp.where(state.step % every == 0, state.step // every - first_sample, capacity)  # else dropped
+        return samples[0].at[row].set(ampa, mode="drop"), samples[1].at[row].set(gaba, mode="drop")
+
+    def segment(carry, row, start, length):
         """`length` steps inside absolute noise row `first_row + row`, from step `start` of that row."""
-        normals = jax.random.normal(jax.random.fold_in(key, first_row + row), (steps_per_row, n), network.a.dtype)
+        normals = jax.random.normal(jax.random.fold_in(key, first_row + row), (noise_steps, n), network.a.dtype)
         normals = jax.lax.dynamic_slice_in_dim(normals, start, length)
 
         def body(carry, inputs):
+            state, samples = carry
             normal, relative_step = inputs
             stimulus_row = relative_step // steps_per_row
             current = jnp.where(stimulus_row < rows, stimulus[jnp.minimum(stimulus_row, rows - 1)], 0.0)
-            v_start = carry.y[0]  # sampled at the start of the step, like brian2's StateMonitor
-            carry, spikes = simulator.step(network, carry, current, normal)
+            v_start = state.y[0]  # sampled at the start of the step, like brian2's StateMonitor
+            if samples is not None:
+                samples = record(samples, state)
+            state, spikes = simulator.step(network, state, current, normal)
             spikes = spikes.astype(jnp.bool_) if compact else spikes
-            return carry, ((spikes, v_start) if voltage else (spikes,))
+            return (state, samples), ((spikes, v_start) if voltage else (spikes,))
 
-        relative = row * steps_per_row + start - offset + jnp.arange(length)
-        return jax.lax.scan(body, state, (normals, relative))
+        relative = row * noise_steps + start - offset + jnp.arange(length)
+        return jax.lax.scan(body, carry, (normals, relative))
 
+    carry = (state, samples)
     pieces = []
-    head = min(num_steps, (steps_per_row - offset) % steps_per_row)
+    head = min(num_steps, (noise_steps - offset) % noise_steps)
     if head:
-        state, out = segment(state, 0, offset, head)
+        carry, out = segment(carry, 0, offset, head)
         pieces.append(out)
-    full_rows, tail = divmod(num_steps - head, steps_per_row)
+    full_rows, tail = divmod(num_steps - head, noise_steps)
     row0 = 1 if head else 0
     if full_rows:
-        state, out = jax.lax.scan(
-            lambda carry, row: segment(carry, row, 0, steps_per_row), state, row0 + jnp.arange(full_rows)
+        carry, out = jax.lax.scan(
+            lambda carry, row: segment(carry, row, 0, noise_steps), carry, row0 + jnp.arange(full_rows)
         )
         pieces.append(tuple(x.reshape(-1, n) for x in out))
     if tail:
-        state, out = segment(state, row0 + full_rows, 0, tail)
+        carry, out = segment(carry, row0 + full_rows, 0, tail)
         pieces.append(out)
+    state, samples = carry
     spikes = jnp.concatenate([p[0] for p in pieces])
     v = jnp.concatenate([p[1] for p in pieces]) if voltage else None
-    return simulator.finish(network, state), spikes, v
+    if currents is None:
+        return simulator.finish(network, state), spikes, v
+    return simulator.finish(network, state), spikes, v, samples
+
+
+def noise_row_steps(dt: float) -> int:
+    """Integration steps (of `dt` ms) per row of noise draws (`NOISE_ROW`)."""
+    return int(round(NOISE_ROW / dt))
+
+
+def sampled_steps(start: int, num_steps: int, every: int) -> int:
+    """How many of the steps [start, start + num_steps) lie on the grid of multiples of `every`."""
+    return len(range((-start) % every, num_steps, every))
 
 
 #: Name of the vmap axis of batched trials and copies (see `Simulator.batch_axis`).

@@ -83,9 +83,9 @@ from __future__ import annotations
 import numpy as np
 
 from livn._arrays import is_traced
-from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, PLASTICITY, UNROLL, Backend
+from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, PLASTICITY, STIMULUS_STEP, UNROLL, Backend
 from livn.errors import CheckpointError, InvalidArgumentError
-from livn.types import RunResult
+from livn.types import RunResult, SynapticCurrents
 
 jax = jnp = eqx = core = None  # JAX, jax.numpy, equinox and the JAX code; imported by _jax_modules()
 
@@ -154,6 +154,8 @@ class DiffraxBackend(Backend):
         )
         self.run_key = jax.random.PRNGKey(network.seed)
         self._voltage = None  # (gids, sampling every k steps)
+        self._currents = None  # (gids, sampling every k steps) of the synaptic currents
+        self._last_currents = None  # SynapticCurrents of the last run, or None
         self.clear()
 
     # -- parameters -------------------------------------------------------------------
@@ -252,6 +254,20 @@ class DiffraxBackend(Backend):
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         self._voltage = (np.asarray(gids, dtype=np.int64), int(round(dt / self.dt)))
 
+    def record_synaptic_currents(self, gids: np.ndarray | None, dt: float) -> None:
+        """From the next run on, record the AMPA and GABA_A currents (nA) of `gids` every `dt` ms
+        (a multiple of the step), on the voltage's grid; `gids` None stops.
+
+        Recorded by forward runs of a single stimulus (`run` without `unroll`); batched and
+        unrolled runs record none (`synaptic_currents()` is then None), nor does `run_copies`.
+        Without a recording, the compiled step carries nothing for them.
+        """
+        self._currents = None if gids is None else (np.asarray(gids, dtype=np.int64), int(round(dt / self.dt)))
+
+    def synaptic_currents(self) -> SynapticCurrents | None:
+        """The AMPA and GABA_A currents (nA, `[n, samples]`) the last `run` recorded, or None."""
+        return self._last_currents
+
     # -- running -------------------------------------------------------------------------
 
     def clear(self) -> None:
@@ -277,10 +293,11 @@ class DiffraxBackend(Backend):
             plastic=self._initial_plastic_state(),
         )
 
-    def simulate(self, duration: float, stimulus=None, key=None, events: bool = True, voltage: bool = True):
+    def simulate(self, duration: float, stimulus=None, key=None, events: bool = True, voltage: bool = True,
+                 stimulus_step: float = STIMULUS_STEP):
         """Run from the current state; returns (final state(s), spikes [.., steps, n], v [.., steps, n] or None).
 
-        `stimulus` is `[T, n]` or `[B, T, n]` nA (1 ms rows) as a numpy or JAX array.
+        `stimulus` is `[T, n]` or `[B, T, n]` nA (rows of `stimulus_step` ms) as a numpy or JAX array.
         `key` seeds the noise (default: `run_key`, so that consecutive windows continue
         one noise stream); with a batch it is one key for all trials, split per trial,
         or `[B, 2]` keys. `events=True` delivers spikes event by event and returns them as
@@ -290,9 +307,14 @@ class DiffraxBackend(Backend):
         final state(s) hold the weights learned (`synapse_weights_of(final)`: nS, `[..., num_edges]`);
         after `events=False` their arrival lists are empty (`run` rebuilds them when it keeps the state).
         """
+        return self._simulate(duration, stimulus, key, events, voltage, stimulus_step)[:3]
+
+    def _simulate(self, duration, stimulus, key, events, voltage, stimulus_step, currents=None):
+        """`simulate`, and with `currents` (`(gids, every)`, single trials only) a fourth output: the
+        synaptic currents sampled in the compiled run (see `_diffrax_core._run_steps`)."""
         num_steps = int(round(duration / self.dt))
-        steps_per_row = int(round(1.0 / self.dt))
-        offset = int(self.state.step) % steps_per_row
+        steps_per_row = self._steps_per_row(stimulus_step)
+        offset = int(self.state.step) % core.noise_row_steps(self.dt)
         if key is None:
             key = self.run_key
         if stimulus is None:
@@ -306,7 +328,14 @@ class DiffraxBackend(Backend):
         if stimulus.ndim == 3:
             keys = key if jnp.ndim(key) == 2 else jax.random.split(key, stimulus.shape[0])
             return core._run_batched(simulator, self.network, self.state, stimulus, keys, *args)
+        if currents is not None:
+            gids, every = currents
+            args += ((jnp.asarray(gids, jnp.int32), every),)
         return core._run_compiled(simulator, self.network, self.state, stimulus, key, *args)
+
+    def _steps_per_row(self, stimulus_step: float) -> int:
+        """Integration steps per stimulus row of `stimulus_step` ms (a static argument of the compiled run)."""
+        return max(1, int(round(stimulus_step / self.dt)))
 
     def _simulator(self, events: bool) -> "core.Simulator":
         """The step function of forward runs (`events`) or of differentiable ones."""
@@ -314,21 +343,28 @@ class DiffraxBackend(Backend):
             return self.simulator
         return self.event_simulator if self.network.plasticity is None else self.plastic_event_simulator
 
-    def run(self, duration: float, stimulus=None, key=None, unroll: str | None = None, **extra):
-        """Advance by `duration` ms (see `Env.run`).
+    def run(self, duration: float, stimulus=None, stimulus_step: float = STIMULUS_STEP, key=None,
+            unroll: str | None = None, **extra):
+        """Advance by `duration` ms (see `Env.run`); `stimulus` rows are `stimulus_step` ms.
 
         `unroll=None` returns a `RunResult` of numpy arrays and advances the state; with a batch
         `[B, T, n]` it returns a list of B results, leaves the culture's state as it was and keeps the
         trials' final states in `trial_states` (their weights: `synapse_weights_of(trial_states)`).
         `unroll="mask"` returns `(mask [.., n, steps], t [steps] ms, gids, v [.., n, steps] mV)` as
         JAX arrays, differentiable; it advances the state only when called outside a JAX transformation
-        with a single (unbatched) stimulus.
+        with a single (unbatched) stimulus. Synaptic currents (`record_synaptic_currents`) are recorded
+        by single forward runs only.
         """
         # Dense delivery in mask mode, so surrogate gradients also reach neurons that did not spike.
         mask = unroll == "mask"
         start = 0 if is_traced(self.state.step) else int(self.state.step)
-        final, spikes, v = self.simulate(duration, stimulus, key, events=not mask,
-                                         voltage=mask or self._voltage is not None)
+        currents = None
+        if self._currents is not None and not mask and (stimulus is None or np.ndim(stimulus) == 2):
+            currents = self._currents
+        final, spikes, v, *sampled = self._simulate(duration, stimulus, key, not mask,
+                                                    mask or self._voltage is not None, stimulus_step, currents)
+        self._last_currents = None if currents is None else self._synaptic_currents(sampled[0], start,
+                                                                                     spikes.shape[-2])
         batched = spikes.ndim == 3
         if not is_traced(spikes) and not batched:
             self.state = final
@@ -345,6 +381,13 @@ class DiffraxBackend(Backend):
             return self._results(spikes, v, [start] * spikes.shape[0])
         return self._result(spikes, v, start)
 
+    def _synaptic_currents(self, sampled, start: int, num_steps: int) -> SynapticCurrents:
+        """The currents `(ampa, gaba)` `[capacity, n]` sampled by a run of `num_steps` from step `start`."""
+        gids, every = self._currents
+        count = core.sampled_steps(start, num_steps, every)
+        ampa, gaba = (np.asarray(a)[:count].T for a in sampled)
+        return SynapticCurrents(gids, every * self.dt, ampa, gaba)
+
     # -- copies of the culture (batched vector environments) ------------------------------
 
     def initial_states(self, copies: int) -> "core.State":
@@ -359,12 +402,12 @@ class DiffraxBackend(Backend):
             lambda a, b: jnp.where(which.reshape(-1, *([1] * (a.ndim - 1))), a, b), states_if_true, states_if_false
         )
 
-    def run_copies(self, duration: float, states, stimulus, keys):
+    def run_copies(self, duration: float, states, stimulus, keys, stimulus_step: float = STIMULUS_STEP):
         """Advance B copies of this culture by `duration` ms, each from its own state, in one compiled call.
 
-        `stimulus` is `[B, T, n]` nA (1 ms rows); `keys` `[B, 2]` noise keys (copy b with key k
+        `stimulus` is `[B, T, n]` nA (rows of `stimulus_step` ms); `keys` `[B, 2]` noise keys (copy b with key k
         draws exactly the noise of a single run with `key=k`), or None for `run_key` in every
-        copy. The copies' steps must agree modulo one stimulus row (they do when every window
+        copy. The copies' steps must agree modulo one noise row of 1 ms (they do when every window
         is a whole number of ms).
         Returns `(list of B RunResult, new states)`; the backend's own state is not changed.
         With plasticity on, each copy's weights are part of its state (see `synapse_weights_of`),
@@ -381,10 +424,10 @@ class DiffraxBackend(Backend):
                 "again with copy_states() after enable_plasticity()/disable_plasticity()"
             )
         num_steps = int(round(duration / self.dt))
-        steps_per_row = int(round(1.0 / self.dt))
-        offsets = np.unique(np.asarray(states.step) % steps_per_row)
+        steps_per_row = self._steps_per_row(stimulus_step)
+        offsets = np.unique(np.asarray(states.step) % core.noise_row_steps(self.dt))
         if len(offsets) != 1:
-            raise InvalidArgumentError("the copies' clocks disagree within a 1 ms stimulus row; use whole-ms windows")
+            raise InvalidArgumentError("the copies' clocks disagree within a 1 ms noise row; use whole-ms windows")
         stimulus = jnp.asarray(stimulus, _float_dtype())
         count = stimulus.shape[0]
         keys = jnp.broadcast_to(self.run_key, (count, *self.run_key.shape)) if keys is None else jnp.asarray(keys)

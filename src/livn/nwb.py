@@ -59,6 +59,8 @@ from livn.types import RunResult
 PULSE_GAP_MS = 1.0
 
 _LOCATION = "in vitro culture"
+_CHUNK_BYTES = 2 << 20    # HDF5 chunks of the traces: ~2 MB of float32 samples, all channels
+_BUFFER_BYTES = 16 << 20  # the most trace data read into memory at once while writing
 _TRACE_ATTRIBUTES = ("fs_hz", "channel_ids", "start_ms", "first_sample", "n_samples", "read",
                      "spike_gids", "spike_times")
 
@@ -261,8 +263,7 @@ def _add_electrodes(nwbfile, mea, traces) -> dict:
         return {}
     rows = np.asarray(mea["electrodes"], dtype=float).reshape(-1, 4)
     device = nwbfile.create_device(
-        name="MEA", description="simulated planar multi-electrode array (livn); positions in um",
-        manufacturer="livn (simulation)",
+        name="MEA", description="simulated planar multi-electrode array (livn); electrode positions in um",
     )
     group = nwbfile.create_electrode_group(
         name="MEA", description=f"the {len(rows)} electrodes of the MEA", location=_LOCATION, device=device,
@@ -295,8 +296,8 @@ def _trace_chunks_class():
             self.recording = recording
             n_channels = len(recording.channel_ids)
             n_samples = int(recording.n_samples)
-            chunk = max(1, min(n_samples, (4 << 20) // (4 * n_channels)))  # ~4 MB chunks
-            buffer = min(n_samples, chunk * 8)
+            chunk = max(1, min(n_samples, _CHUNK_BYTES // (4 * n_channels)))
+            buffer = min(n_samples, chunk * (_BUFFER_BYTES // _CHUNK_BYTES))
             super().__init__(chunk_shape=(chunk, n_channels), buffer_shape=(buffer, n_channels))
 
         def _get_data(self, selection):
@@ -415,20 +416,30 @@ def _add_stimulation(nwbfile, stimulation, start_ms: float) -> None:
     pulses = TimeIntervals(
         name="stimulation_pulses",
         description=(
-            f"One row per pulse on one channel: a run of non-zero current rows, runs less than {PULSE_GAP_MS:g} ms "
-            "apart joined (the interphase gap of a biphasic pulse). Times in s."
+            "One row per stimulus onset: the channels whose pulse starts then (a pulse is a run of non-zero "
+            f"current rows on one channel, runs less than {PULSE_GAP_MS:g} ms apart joined, as the phases of a "
+            "biphasic pulse). stop_time is the end of the longest of them. Times in s; the ragged columns "
+            "hold one value per channel of the row."
         ),
     )
-    pulses.add_column(name="channel", description="MEA channel id")
-    pulses.add_column(name="max_current", description="largest current in the pulse, uA (positive: cathodic)")
-    pulses.add_column(name="min_current", description="smallest current in the pulse, uA (negative: anodic)")
-    pulses.add_column(name="charge", description="net charge delivered, nC (0 for a charge-balanced pulse)")
-    for begin, end, column in _pulses(currents, step):
-        part = currents[begin:end, column]
+    pulses.add_column(name="channels", description="MEA channel ids pulsed from this onset", index=True)
+    pulses.add_column(name="max_current", index=True,
+                      description="largest current of each channel's pulse, uA (positive: cathodic)")
+    pulses.add_column(name="min_current", index=True,
+                      description="smallest current of each channel's pulse, uA (negative: anodic)")
+    pulses.add_column(name="charge", index=True,
+                      description="net charge of each channel's pulse, nC (0 for a charge-balanced pulse)")
+    found = _pulses(currents, step)
+    for onset in sorted({begin for begin, _, _ in found}):
+        group = [(end, column) for begin, end, column in found if begin == onset]
+        parts = [currents[onset:end, column] for end, column in group]
         pulses.add_interval(
-            start_time=(start_ms + begin * step) / 1000.0, stop_time=(start_ms + end * step) / 1000.0,
-            channel=channels[column], max_current=float(part.max()), min_current=float(part.min()),
-            charge=float(part.sum() * step),
+            start_time=(start_ms + onset * step) / 1000.0,
+            stop_time=(start_ms + max(end for end, _ in group) * step) / 1000.0,
+            channels=[channels[column] for _, column in group],
+            max_current=[float(part.max()) for part in parts],
+            min_current=[float(part.min()) for part in parts],
+            charge=[float(part.sum() * step) for part in parts],
         )
     if len(pulses):
         nwbfile.add_time_intervals(pulses)

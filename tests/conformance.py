@@ -401,7 +401,10 @@ class BackendConformance:
     def test_fine_rows_repeating_one_millisecond_rows_are_the_same_stimulus(self, s1_dir):
         """A 1 ms-row stimulus and the same rows repeated at 0.5 and 0.1 ms give identical spikes and voltage."""
         env = self.env(s1_dir, seed=4).apply_model_defaults().record_spikes().record_voltage()  # noise on
-        stimulus = np.asarray(env.cell_stimulus(s1_stimulation(120)))
+        inputs = np.zeros((120, env.io.num_channels))
+        inputs[20:60:7] = 12.0  # uA: 1 ms pulses on every electrode, then a bout on four of them
+        inputs[60:100, 5:9] = 6.0
+        stimulus = np.asarray(env.cell_stimulus(inputs))
         results = {}
         for step in (1.0, 0.5, 0.1):
             env.clear()
@@ -560,7 +563,8 @@ class BackendConformance:
     # -- synaptic currents (record_synaptic_currents) -------------------------------------------------------
 
     @pytest.fixture(scope="class")
-    def trio_dir(self, tmp_path_factory):
+    @classmethod
+    def trio_dir(cls, tmp_path_factory):
         return write_synapse_trio_system(tmp_path_factory.mktemp("systems") / "trio")
 
     def test_synaptic_currents_of_one_spike_are_the_model_s_conductance(self, trio_dir):

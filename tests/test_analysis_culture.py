@@ -152,6 +152,13 @@ def test_sigmoid_that_does_not_converge_is_none(monkeypatch):
     assert fit_sigmoid([1, 2, 3, 4], [0, 1, 5, 6]) is None
 
 
+def test_sigmoid_of_a_curve_that_never_saturates_is_none():
+    amplitudes = np.arange(1.0, 9.0)
+    assert fit_sigmoid(amplitudes, 3.0 * amplitudes) is None  # a straight line: no top, no midpoint
+    assert fit_sigmoid(amplitudes, np.exp(amplitudes)) is None  # still rising steeply at the top amplitude
+    assert fit_sigmoid(amplitudes, 20 * expit((amplitudes - 4.5) / 0.5)).x50 == pytest.approx(4.5)
+
+
 def test_recruitment_rejects_bad_stimuli_and_windows():
     with pytest.raises(InvalidArgumentError, match="stimuli"):
         recruitment_curve([0], [1.0], [(1.0,)])

@@ -61,7 +61,7 @@ class RecruitmentCurve:
     - `threshold`: the smallest amplitude (uA) whose mean response exceeds `criterion`
       standard errors of the baseline (and 0), else None.
     - `sigmoid`: `SigmoidFit` to the per-trial responses, or None (fewer than 4 amplitudes,
-      a flat curve, or a fit that did not converge).
+      a flat curve, a fit that did not converge, or one whose rise lies outside the amplitudes tested).
     """
 
     amplitudes: np.ndarray
@@ -153,7 +153,9 @@ def fit_sigmoid(amplitudes, responses) -> SigmoidFit | None:
 
     **Arguments**: `amplitudes` (uA) and `responses` (spikes), one per trial, at least 4 distinct amplitudes.
 
-    **Returns**: `SigmoidFit`, or None when the fit does not converge or gives non-finite values.
+    **Returns**: `SigmoidFit`, or None when the fit does not converge, gives non-finite values, or
+    does not rise within the amplitudes tested (`x50` outside them, or `width` wider than their
+    range: a curve that has not saturated leaves its top and midpoint unknown).
     """
     from scipy.optimize import curve_fit
     from scipy.special import expit
@@ -187,6 +189,8 @@ def fit_sigmoid(amplitudes, responses) -> SigmoidFit | None:
         return None
     if width < 0:  # the same curve with a positive width
         bottom, top, width = top, bottom, -width
+    if not values[0] <= x50 <= values[-1] or width > np.ptp(values):
+        return None  # the curve does not rise within the amplitudes tested: top and x50 are guesses
     return SigmoidFit(float(bottom), float(top), float(x50), float(width))
 
 

@@ -50,3 +50,46 @@ def test_bad_arguments_give_one_clear_line(args, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_writes_an_nwb_file_with_the_delivered_biphasic_train(tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    result = livn("run", "S1", "--duration", "100", "--stimulate", "0:30:20:10",
+                  "--stimulate-biphasic", "3:20:50:0.2:0.1 x 3 @ 100Hz", "--nwb", "run.nwb", "--json", "--no-plot",
+                  cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["nwb"] == "run.nwb"
+    with pynwb.NWBHDF5IO(str(tmp_path / "run.nwb"), "r") as io:
+        f = io.read()
+        units = f.units.to_dataframe()
+        assert len(units) == 11 and sum(len(s) for s in units["spike_times"]) == report["num_spikes"]
+        stimulation = f.stimulus["ElectrodeStimulation"]
+        assert stimulation.data.shape == (1000, 16) and stimulation.rate == 10_000.0  # 0.1 ms rows
+        pulses = f.intervals["stimulation_pulses"].to_dataframe()
+        assert pulses["start_time"].tolist() == pytest.approx([0.020, 0.050, 0.060, 0.070])
+        assert [list(c) for c in pulses["channels"]] == [[0], [3], [3], [3]]
+        assert [c[0] for c in pulses["charge"]] == pytest.approx([300.0, 0.0, 0.0, 0.0])  # uA x ms = nC
+        assert json.loads(f.scratch["livn_provenance"].data)["seed"] == 123
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--nwb", "run.h5"], "end in .nwb"),
+        (["--nwb", "missing/run.nwb"], "does not exist"),
+        (["--fs", "1000"], "--traces"),
+        (["--stimulate-biphasic", "3:20"], "CHANNEL"),
+    ],
+)
+def test_bad_nwb_and_trace_options_fail_before_simulating(args, message, tmp_path):
+    result = livn("run", "S1", "--duration", "50", "--no-plot", *args, cwd=tmp_path)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "spikes" not in result.stdout
+
+
+def test_an_existing_nwb_file_needs_overwrite(tmp_path):
+    (tmp_path / "run.nwb").write_bytes(b"precious")
+    result = livn("run", "S1", "--duration", "50", "--no-plot", "--nwb", "run.nwb", cwd=tmp_path)
+    assert result.returncode != 0 and "--overwrite" in result.stderr
+    assert (tmp_path / "run.nwb").read_bytes() == b"precious"

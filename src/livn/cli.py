@@ -55,35 +55,74 @@ def main():
     "--stimulate", "pulses", multiple=True, metavar="CHANNEL:AMP_uA:START_ms:WIDTH_ms",
     help="A current pulse on one electrode; repeat for more.",
 )
+@click.option(
+    "--stimulate-biphasic", "biphasic", multiple=True,
+    metavar="CHANNEL:AMP_uA:START_ms:PHASE_ms[:GAP_ms][ x COUNT @ RATE]",
+    help="A charge-balanced biphasic pulse (cathodic first; a negative amplitude: anodic first), or a train "
+         "of them ('5:20:100:0.2:0.1 x 10 @ 20Hz'), delivered on the 0.1 ms grid; repeat for more.",
+)
 @click.option("--plot", "plot_path", default=None, metavar="FILE.png",
               help="Where to write the raster/MEA figure [default: livn-run-SYSTEM.png].")
 @click.option("--no-plot", is_flag=True, help="Do not write a figure.")
 @click.option("--seed", type=click.IntRange(min=0), default=123, show_default=True)
 @click.option("--backend", default=None, help="brian2, diffrax or neuron [default: $LIVN_BACKEND or brian2].")
+@click.option("--traces", is_flag=True, help="Record the electrodes' extracellular voltage (uV); the figure shows some.")
+@click.option("--fs", "fs_hz", type=float, default=None, metavar="HZ", help="Sampling rate of --traces [default: 25000].")
+@click.option("--noise-uv", type=float, default=None, metavar="UV",
+              help="RMS noise of --traces, uV [default: 5].")
+@click.option("--nwb", "nwb_path", default=None, metavar="FILE.nwb",
+              help="Also write the run (spikes, stimulation, traces, provenance) as an NWB file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --nwb file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def run(system, duration, pulses, plot_path, no_plot, seed, backend, as_json):
+def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, traces, fs_hz, noise_uv, nwb_path,
+        overwrite, as_json):
     """Simulate SYSTEM (a predefined name such as S2, or a system directory) and summarise it."""
     import numpy as np
 
     from livn.analysis import network_bursts, summarize
     from livn.env import Env
-    from livn.stimulation import Pulse, pulse_inputs
+    from livn.errors import InvalidArgumentError, require_module
+    from livn.stimulation import BiphasicPulse, Pulse, PulseTrain, electrode_inputs, pulse_inputs
     from livn.system import make
 
     if not (np.isfinite(duration) and duration > 0):
         raise click.BadParameter(f"must be a positive number of ms; got {duration}", param_hint="--duration")
+    if not traces:
+        for value, name in ((fs_hz, "--fs"), (noise_uv, "--noise-uv")):
+            if value is not None:
+                raise click.BadParameter("sets up --traces; add --traces", param_hint=name)
+    recording = {"fs_hz": 25000.0 if fs_hz is None else fs_hz, "noise_uv": 5.0 if noise_uv is None else noise_uv}
+    if traces:
+        from livn.io.extracellular import ExtracellularSettings
+
+        ExtracellularSettings(**recording)  # checks the rate and the noise before any work
+    if nwb_path is not None:
+        from livn.nwb import check_path
+
+        require_module("pynwb", "nwb", "NWB export (--nwb)")
+        try:
+            check_path(nwb_path, overwrite=overwrite)
+        except InvalidArgumentError as error:
+            hint = "; add --overwrite to replace it" if "already exists" in str(error) else ""
+            raise click.BadParameter(f"{error}{hint}", param_hint="--nwb") from None
     parsed = [Pulse.parse(p) for p in pulses]
+    fine = [PulseTrain.parse(b) if "x" in b.lower() or "@" in b else BiphasicPulse.parse(b) for b in biphasic]
     culture = make(system)
     env = Env(culture, seed=seed, backend=backend)
-    stimulus = None
-    if parsed:
+    inputs, step = None, None
+    if fine:
+        step = 0.1  # the integration grid: sub-millisecond phases
+        inputs = electrode_inputs(parsed + fine, duration, env.io.channel_ids, step=step)
+    elif parsed:
         inputs = pulse_inputs(parsed, duration, env.io.channel_ids)
-        stimulus = env.cell_stimulus(inputs)
 
     started = time.perf_counter()
     env.init().apply_model_defaults().record_spikes()
-    it, t, _, _ = env.run(duration, stimulus)
+    if traces:
+        env.record_extracellular(**recording)
+    result = env.run(duration, inputs=inputs, stimulus_step=step)
     wall = time.perf_counter() - started
+    it, t = result.it, result.t
 
     summary = summarize(it, t, culture.num_neurons, duration)
     cit, ct = env.channel_recording(it, t)
@@ -96,6 +135,10 @@ def run(system, duration, pulses, plot_path, no_plot, seed, backend, as_json):
         "num_channels": env.io.num_channels,
         "wall_seconds": round(wall, 3),
     }
+    if traces:
+        recorded = result.extracellular
+        report["traces"] = {"fs_hz": recorded.fs_hz, "num_samples": int(recorded.n_samples),
+                            "noise_uv": recording["noise_uv"]}
     figure = None
     if not no_plot:
         from livn.plot import plot_recording
@@ -105,8 +148,13 @@ def run(system, duration, pulses, plot_path, no_plot, seed, backend, as_json):
         plot_recording(
             figure, it, t, duration, culture.population_ranges, cit, ct, bursts=bursts,
             title=f"{culture.name}: {culture.num_neurons} neurons, {duration:g} ms, seed {seed}",
+            traces=result.extracellular,
         )
         report["plot"] = figure
+    if nwb_path is not None:
+        from livn.nwb import export
+
+        report["nwb"] = str(export(result, nwb_path, overwrite=overwrite))
 
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -121,8 +169,13 @@ def run(system, duration, pulses, plot_path, no_plot, seed, backend, as_json):
         f"network bursts  {summary.num_bursts} ({summary.burst_rate:.1f}/min, "
         f"{summary.fraction_in_bursts:.0%} of spikes inside bursts)"
     )
+    if traces:
+        click.echo(f"traces          {env.io.num_channels} channels at {recorded.fs_hz:g} Hz, "
+                   f"noise {recording['noise_uv']:g} uV RMS")
     if figure:
         click.echo(f"figure          {figure}")
+    if nwb_path is not None:
+        click.echo(f"nwb             {report['nwb']}")
 
 
 @main.group()

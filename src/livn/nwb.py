@@ -88,7 +88,7 @@ def export(result, path, *, overwrite: bool = False, session_description: str | 
     The `Path` written.
     """
     result = _check_result(result)
-    path = _check_path(path, overwrite)
+    path = check_path(path, overwrite)
     if session_description is not None and (not isinstance(session_description, str) or not session_description):
         raise InvalidArgumentError(
             f"session_description must be a non-empty str or None; got {describe(session_description)}"
@@ -153,7 +153,14 @@ def _check_result(result) -> RunResult:
     return result
 
 
-def _check_path(path, overwrite: bool) -> Path:
+def check_path(path, overwrite: bool = False) -> Path:
+    """The checks `export` makes of its `path` (call it before a long run to fail early).
+
+    **Arguments**: `path` (a file name ending in `.nwb` in an existing writable directory);
+    `overwrite` (whether an existing file may be replaced).
+
+    **Returns**: `path` as a `Path`; raises `InvalidArgumentError` naming what is wrong.
+    """
     if not isinstance(overwrite, bool):
         raise InvalidArgumentError(f"overwrite must be True or False; got {describe(overwrite)}")
     if not isinstance(path, (str, os.PathLike)):
@@ -393,7 +400,7 @@ def _add_units(nwbfile, result: RunResult, provenance: dict, start_ms: float) ->
 
 
 def _add_stimulation(nwbfile, stimulation, start_ms: float) -> None:
-    from pynwb import TimeSeries
+    from pynwb import H5DataIO, TimeSeries
     from pynwb.epoch import TimeIntervals
 
     currents = np.asarray(stimulation.currents, dtype=float)
@@ -401,7 +408,7 @@ def _add_stimulation(nwbfile, stimulation, start_ms: float) -> None:
     step = float(stimulation.step)
     nwbfile.add_stimulus(TimeSeries(
         name="ElectrodeStimulation",
-        data=currents,
+        data=H5DataIO(currents, compression="gzip", chunks=True),  # mostly zeros: compresses well
         unit="A",
         conversion=1e-6,
         rate=1000.0 / step,

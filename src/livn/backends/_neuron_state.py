@@ -27,8 +27,8 @@ from livn._mpi import mark_collective
 from livn.errors import CheckpointError
 
 #: Version of the layout of `NeuronBackend.get_state`'s tree (2: NetCons carry plasticity, events at
-#: (step + 5/6) dt; a format-1 state does not fit the mechanism any more).
-STATE_FORMAT = 2
+#: (step + 5/6) dt; 3: cells carry their synaptic currents; an older state does not fit the mechanism).
+STATE_FORMAT = 3
 #: Mechanism GLOBALs of `LivnCultureCell`, saved in checkpoints (SaveState does not store them).
 MECHANISM_GLOBALS = ("capacitance", "v_peak", "e_ampa", "e_gaba", "tau_ampa", "tau_gaba", "tau_noise",
                      "noise_mean", "noise_std", "tau_rec", "release_fraction")
@@ -174,6 +174,10 @@ class NeuronCheckpoints:
             for gid, vector in self._voltage[2].items():
                 vector.resize(0)
                 vector.append(self._cells[gid].vm)
+        if self._currents is not None:  # the next run's steps record them
+            for vectors in self._currents[2].values():
+                for vector in vectors:
+                    vector.resize(0)
 
     def _check_part(self, part, step: int) -> None:
         def fail(what):

@@ -17,7 +17,7 @@ import numpy as np
 from livn import settings
 from livn.backends.base import CHECKPOINT, PLASTICITY, STIMULUS_STEP, Backend
 from livn.errors import CheckpointError, UnknownNameError
-from livn.types import RunResult
+from livn.types import RunResult, SynapticCurrents
 
 #: brian2 code generation targets livn accepts through LIVN_BRIAN2_TARGET ("numpy" needs no compiler).
 CODE_TARGETS = ("cython", "numpy")
@@ -153,6 +153,9 @@ class Brian2Backend(Backend):
         self.b2_network = b2.Network(neurons, *self.synapses.values(), name="livn_network")
         self.spike_monitor = None
         self.voltage_monitor = None
+        #: StateMonitor of v, g_ampa and g_gaba for the synaptic currents (None: not recording them).
+        self.currents_monitor = None
+        self._last_currents = None  # SynapticCurrents of the last run
         self._stored = False
         self._noise = (0.0, 0.0)
 
@@ -225,25 +228,48 @@ class Brian2Backend(Backend):
             self.b2_network.add(self.spike_monitor)
             self._stored = False
 
+    def _sampling(self, dt: float) -> dict:
+        """StateMonitor timing for samples every `dt` ms on the grid of multiples of dt since t = 0."""
+        return {"clock": self.clock} if abs(dt - self.dt) < 1e-12 else {"dt": dt * b2.ms}
+
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         if self.voltage_monitor is not None:
             self.b2_network.remove(self.voltage_monitor)
-        timing = {"clock": self.clock} if abs(dt - self.dt) < 1e-12 else {"dt": dt * b2.ms}
         self.voltage_monitor = b2.StateMonitor(
-            self.neurons, "v", record=np.asarray(gids, dtype=int), name="livn_voltage", **timing
+            self.neurons, "v", record=np.asarray(gids, dtype=int), name="livn_voltage", **self._sampling(dt)
         )
         self.b2_network.add(self.voltage_monitor)
         self._stored = False
 
+    def record_synaptic_currents(self, gids: np.ndarray | None, dt: float) -> None:
+        """Record v, g_AMPA and g_GABA of `gids` every `dt` ms (a monitor like the voltage's, added only
+        while recording); the currents 1e-3 g (E - v) (nA) are computed from them after each run."""
+        if self.currents_monitor is not None:
+            self.b2_network.remove(self.currents_monitor)
+            self.currents_monitor = None
+        self._last_currents = None
+        if gids is not None:
+            self.currents_monitor = b2.StateMonitor(
+                self.neurons, ("v", "g_ampa", "g_gaba"), record=np.asarray(gids, dtype=int),
+                name="livn_synaptic_currents", **self._sampling(dt),
+            )
+            self._currents_dt = float(dt)
+            self.b2_network.add(self.currents_monitor)
+        self._stored = False
+
+    def synaptic_currents(self) -> SynapticCurrents | None:
+        return self._last_currents
+
     # -- running --------------------------------------------------------------------
 
-    def _set_stimulus(self, stimulus: np.ndarray | None) -> None:
+    def _set_stimulus(self, stimulus: np.ndarray | None, step: float = STIMULUS_STEP) -> None:
+        """Put `stimulus` ([T, n] nA, rows of `step` ms) in the TimedArray the neurons read at every step."""
         n = self.num_neurons
         rows = 0 if stimulus is None else stimulus.shape[0]
         padded = np.zeros((_rows_bucket(rows), n))
         if stimulus is not None:
             padded[:rows] = stimulus
-        self._namespace["livn_stimulus"] = b2.TimedArray(padded * b2.nA, dt=STIMULUS_STEP * b2.ms, name="livn_stimulus")
+        self._namespace["livn_stimulus"] = b2.TimedArray(padded * b2.nA, dt=step * b2.ms, name="livn_stimulus")
 
     def _store_initial(self) -> None:
         if not self._stored:
@@ -251,10 +277,10 @@ class Brian2Backend(Backend):
             self.b2_network.store("initial")
             self._stored = True
 
-    def run(self, duration: float, stimulus=None, **extra) -> RunResult:
+    def run(self, duration: float, stimulus=None, stimulus_step: float = STIMULUS_STEP, **extra) -> RunResult:
         self._store_initial()
         start = self._step
-        self._set_stimulus(stimulus)
+        self._set_stimulus(stimulus, stimulus_step)
         self.neurons.stimulus_onset = start * self.dt * b2.ms
         device = b2.get_device()
         outer = device.get_random_state()
@@ -264,7 +290,9 @@ class Brian2Backend(Backend):
         finally:
             self._random_state = device.get_random_state()
             device.set_random_state(outer)
-        return self._collect(start)
+        result = self._collect(start)
+        self._last_currents = self._collect_currents()
+        return result
 
     def stream(self, duration: float, period: float, schedule: np.ndarray, on_window) -> None:
         """Stream inside one brian2 run: an operation at every window boundary hands the window over.
@@ -281,7 +309,7 @@ class Brian2Backend(Backend):
         self._set_stimulus(schedule)
         values = self._namespace["livn_stimulus"].values  # [padded rows, n] in A, read by brian2 every step
         self.neurons.stimulus_onset = start * self.dt * b2.ms
-        seen = {"index": 0, "spikes": 0, "samples": 0}
+        seen = {"index": 0, "spikes": 0, "samples": 0, "current_samples": 0}
 
         def hand_over() -> None:
             index = seen["index"]
@@ -311,6 +339,8 @@ class Brian2Backend(Backend):
             device.set_random_state(outer)
             self.b2_network.remove(operation)
             self._collect(start)  # empties the monitors, also when a window's hand-over raised
+            if self.currents_monitor is not None:
+                self.currents_monitor.resize(0)
 
     def _window(self, start: int, seen: dict) -> RunResult:
         """What the monitors recorded since the last window, as a `RunResult` from step `start`."""
@@ -328,6 +358,10 @@ class Brian2Backend(Backend):
             iv = np.asarray(mon.record, dtype=np.int64).copy()
             v = (mon.variables["v"].get_value()[seen["samples"] : samples] * 1e3).T.copy()
             seen["samples"] = samples
+        if self.currents_monitor is not None:  # what synaptic_currents() gives during the hand-over
+            first = seen["current_samples"]
+            seen["current_samples"] = int(self.currents_monitor.variables["N"].get_value()[0])
+            self._last_currents = self._collect_currents(slice(first, seen["current_samples"]), empty=False)
         return RunResult(it, t, iv, v)
 
     def _collect(self, start: int) -> RunResult:
@@ -344,6 +378,21 @@ class Brian2Backend(Backend):
             v = np.asarray(mon.v_[:] * 1e3).copy()
             mon.resize(0)
         return RunResult(it, t, iv, v)
+
+    def _collect_currents(self, samples: slice = slice(None), empty: bool = True) -> SynapticCurrents | None:
+        """The recorded `samples` as `SynapticCurrents` (nA): 1e-3 g (E - v) with g in nS and v in mV."""
+        mon = self.currents_monitor
+        if mon is None:
+            return None
+        values = {name: mon.variables[name].get_value()[samples].T.copy() for name in ("v", "g_ampa", "g_gaba")}
+        if empty:
+            mon.resize(0)
+        v = values["v"] * 1e3  # mV
+        e_ampa, e_gaba = (float(self._namespace[name] / b2.mV) for name in ("E_ampa", "E_gaba"))
+        return SynapticCurrents(
+            np.asarray(mon.record, dtype=np.int64).copy(), self._currents_dt,
+            1e-3 * (values["g_ampa"] * 1e9) * (e_ampa - v), 1e-3 * (values["g_gaba"] * 1e9) * (e_gaba - v),
+        )
 
     def clear(self) -> None:
         weights = self.synapse_weights()

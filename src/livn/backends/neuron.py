@@ -29,7 +29,13 @@ cache and loaded automatically (see `livn.backends._neuron_build`).
 - Background noise: one standard normal per cell and step from the cell's own
   Random123 stream, keyed by (seed, gid).
 - Electrode stimulation: the `[T, n]` nA stimulus is injected current, set on
-  every cell at each 1 ms row boundary (the run advances row by row).
+  every cell at each row boundary (rows of `stimulus_step` ms: 1 ms, or down to one
+  integration step; the run advances row by row).
+- Synaptic currents (`record_synaptic_currents`): while any are recorded, each cell
+  computes its AMPA and GABA_A currents of the state at the start of every step
+  (mechanism GLOBAL `record_currents`, off otherwise), and Vectors record those of the
+  requested gids at every step; they are sampled on the voltage's grid and gathered to
+  rank 0 like the voltage.
 
 **MPI.** Under `mpirun` (detected from the launcher's environment, or when
 `mpi4py.MPI` is already imported) NEURON is initialised on mpi4py's
@@ -78,7 +84,7 @@ from livn.backends._neuron_state import NeuronCheckpoints
 from livn.backends.base import CHECKPOINT, MPI, PLASTICITY, STIMULUS_STEP, Backend
 from livn.errors import LivnError
 from livn.models.plasticity import COEFFICIENTS
-from livn.types import RunResult
+from livn.types import RunResult, SynapticCurrents
 
 # NEURON itself is imported when the first network is built (MPI must be set up first).
 #: Random123 stream id (third key) of the background noise.
@@ -268,6 +274,8 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         self._needs_init = True
         self._spikes = None  # (times, gids) Vectors of pc.spike_record
         self._voltage = None  # (requested gids, every k steps, {gid: Vector})
+        self._currents = None  # (requested gids, every k steps, {gid: (AMPA Vector, GABA_A Vector)})
+        self._last_currents = None  # SynapticCurrents of the last run
         self.set_noise(0.0, 0.0)
 
     def _build(self) -> None:
@@ -287,6 +295,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
             ("release_fraction", model.depression_fraction),
         ):
             setattr(h, f"{name}_LivnCultureCell", value)
+        h.record_currents_LivnCultureCell = 0  # a GLOBAL: an earlier network in this process may have set it
 
         seed_low, seed_high = lowered.seed & 0xFFFFFFFF, (lowered.seed >> 32) & 0xFFFF
         # One section hosts every cell of this rank: the cells do not use its voltage, and one
@@ -347,7 +356,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         self._netcons, self._weight_pointers, self._weight_values = [], None, None
         self._savestate = None
         self._stimulus_targets = self._stimulus_row = None
-        self._spikes = self._voltage = None
+        self._spikes = self._voltage = self._currents = None
 
     @property
     def is_root(self) -> bool:
@@ -462,6 +471,34 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         self._voltage = (gids, int(round(dt / self.dt)), traces)
         self._needs_init = True
 
+    def record_synaptic_currents(self, gids: np.ndarray | None, dt: float) -> None:
+        """Record the AMPA and GABA_A currents (nA) of `gids` every `dt` ms from the next run on; None stops.
+
+        Collective under MPI in the SPMD sense: every rank calls it with the same arguments.
+        """
+        self._check_active()
+        h = self._rt.h
+        self._last_currents = None
+        if gids is None:
+            self._currents = None
+            h.record_currents_LivnCultureCell = 0
+            return
+        gids = np.asarray(gids, dtype=np.int64)
+        traces = {}
+        for gid in np.unique(gids[gids % self.num_ranks == self.rank]).tolist():
+            pair = (h.Vector(), h.Vector())
+            pair[0].record(self._cells[gid]._ref_i_ampa)
+            pair[1].record(self._cells[gid]._ref_i_gaba)
+            traces[gid] = pair
+        self._currents = (gids, int(round(dt / self.dt)), traces)
+        h.record_currents_LivnCultureCell = 1
+        if self._step == 0:
+            self._needs_init = True
+
+    def synaptic_currents(self) -> SynapticCurrents | None:
+        """The last run's currents: on rank 0 every recorded gid's, on the other ranks their own gids'."""
+        return self._last_currents
+
     # -- running --------------------------------------------------------------------------------
 
     def abandon_run(self, error: BaseException) -> None:
@@ -469,7 +506,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         if self._rt.comm is not None and self._rt.active is self:
             self._rt.agree(error, "checking the arguments of run()")
 
-    def _agree_on_run(self, duration: float, stimulus: np.ndarray | None) -> None:
+    def _agree_on_run(self, duration: float, stimulus: np.ndarray | None, stimulus_step: float) -> None:
         error = None
         try:
             self._check_active()
@@ -484,26 +521,27 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         checksum = None
         if stimulus is not None:
             checksum = (stimulus.shape, zlib.crc32(np.ascontiguousarray(stimulus, dtype=np.float64).data))
-        facts = (round(duration / self.dt), checksum, self._step)
+        facts = (round(duration / self.dt), checksum, self._step, round(stimulus_step / self.dt))
         every = self._rt.agree(error, "checking the arguments of run()", facts)
         if any(f != every[0] for f in every):
             lines = "; ".join(
                 f"rank {rank}: {steps} steps from step {start}, stimulus "
                 + ("none" if check is None else f"shape {check[0]} crc32 {check[1]:08x}")
-                for rank, (steps, check, start) in enumerate(every)
+                + f" in rows of {row_steps} steps"
+                for rank, (steps, check, start, row_steps) in enumerate(every)
             )
             raise mark_collective(RankError(
-                "the ranks called run() with different arguments (every rank must pass the same duration "
-                f"and stimulus); no rank ran: {lines}"
+                "the ranks called run() with different arguments (every rank must pass the same duration, "
+                f"stimulus and stimulus_step); no rank ran: {lines}"
             ))
 
-    def run(self, duration: float, stimulus=None, **extra) -> RunResult:
-        """Advance the network by `duration` ms; `stimulus` is `[T, n]` nA at 1 ms per row, or None.
+    def run(self, duration: float, stimulus=None, stimulus_step: float = STIMULUS_STEP, **extra) -> RunResult:
+        """Advance the network by `duration` ms; `stimulus` is `[T, n]` nA in rows of `stimulus_step` ms, or None.
 
         Collective under MPI. Returns the whole network's recording on rank 0 and
         this rank's own gids on the others.
         """
-        self._agree_on_run(duration, stimulus)
+        self._agree_on_run(duration, stimulus, stimulus_step)
         h, pc = self._rt.h, self._rt.pc
         if self._needs_init:
             h.finitialize()
@@ -511,7 +549,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
         start = self._step
         steps = int(round(duration / self.dt))
         end = start + steps
-        steps_per_row = int(round(STIMULUS_STEP / self.dt))
+        steps_per_row = int(round(stimulus_step / self.dt))
         if stimulus is not None:
             local = np.ascontiguousarray(stimulus[:, self.local_gids], dtype=np.float64)
             for row in range(local.shape[0]):
@@ -586,7 +624,36 @@ class NeuronBackend(NeuronCheckpoints, Backend):
                 iv = requested.copy()
             samples = len(range((-start) % every, steps, every))
             v = np.stack([merged[g] for g in iv.tolist()]) if len(iv) else np.zeros((0, samples))
+        self._last_currents = self._collect_currents(start, steps) if self._currents is not None else None
         return RunResult(it, t, iv, v)
+
+    def _collect_currents(self, start: int, steps: int) -> SynapticCurrents:
+        """The synaptic currents (nA) recorded by a run of `steps` from step `start` (collective under MPI).
+
+        A Vector holds one value per step, the current at the step's start (see the .mod file),
+        plus, first, the value finitialize recorded when this run started from it.
+        """
+        requested, every, traces = self._currents
+        first = (-start) % every  # on the absolute sampling grid
+        local = {}
+        for gid, vectors in traces.items():
+            pair = []
+            for vector in vectors:
+                values = vector.as_numpy()
+                pair.append(values[len(values) - steps :][first:steps:every].copy())
+                vector.resize(0)
+            local[gid] = pair
+        parts = self._rt.world.gather(local)
+        if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
+            gids = np.array([g for g in requested.tolist() if g in local], dtype=np.int64)
+            merged = local
+        else:
+            merged = {gid: pair for part in parts for gid, pair in part.items()}
+            gids = requested.copy()
+        samples = len(range(first, steps, every))
+        ampa, gaba = (np.stack([merged[g][k] for g in gids.tolist()]) if len(gids) else np.zeros((0, samples))
+                      for k in (0, 1))
+        return SynapticCurrents(gids, every * self.dt, ampa, gaba)
 
     def clear(self) -> None:
         """Back to t = 0: initial state, no spikes in flight, each cell's noise stream from its start.

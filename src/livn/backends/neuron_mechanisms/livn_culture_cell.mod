@@ -12,6 +12,9 @@ current into the host section (zero) at t = t_k + dt/2. In the order the brian2
 backend uses:
 
   1. the conductance (nS) that arrived with the events of step k - 1 is added (pending_*);
+     with `record_currents` on, the synaptic currents of the state at t_k are computed
+     (i_ampa = 1e-3 g_ampa (e_ampa - vm), i_gaba likewise, nA), so the value a Vector
+     records at the end of step k is the current at t_k;
   2. one Euler(-Maruyama) step of the membrane, conductance and noise equations,
      all right-hand sides from the state at the start of the step;
   3. if vm >= v_peak: the cell spikes "in step k": net_event at t = t_k + dt/2,
@@ -74,9 +77,9 @@ NEURON {
     NONSPECIFIC_CURRENT i_host
     RANGE a, b, c, d, vm_rest, u_rest
     RANGE vm, u, g_ampa, g_gaba, i_noise, i_stim, pending_ampa, pending_gaba, spare_normal, has_spare
-    RANGE steps, plastic_inputs
+    RANGE steps, plastic_inputs, i_ampa, i_gaba
     GLOBAL capacitance, v_peak, e_ampa, e_gaba, tau_ampa, tau_gaba
-    GLOBAL tau_noise, noise_mean, noise_std, tau_rec, release_fraction
+    GLOBAL tau_noise, noise_mean, noise_std, tau_rec, release_fraction, record_currents
     RANDOM noise_stream
 }
 
@@ -99,6 +102,7 @@ PARAMETER {
     tau_rec = 2000      : ms
     release_fraction = 0.4
     plastic_inputs = 0  : number of plastic synapses onto the cell (set from Python)
+    record_currents = 0 : 1 while Python records synaptic currents (i_ampa, i_gaba)
 }
 
 ASSIGNED {
@@ -113,6 +117,8 @@ ASSIGNED {
     spare_normal        : the second normal of the last polar-method pair
     has_spare           : 1 if spare_normal is still unused
     steps               : integration steps done since finitialize (step k ends with steps = k + 1)
+    i_ampa              : nA, AMPA current at the start of the last step (only with record_currents)
+    i_gaba              : nA, GABA_A current at the start of the last step (only with record_currents)
     i_host      (nA)    : current into the host section: always 0
     g_host      (uS)    : its conductance: 0
 }
@@ -128,6 +134,8 @@ INITIAL {
     has_spare = 0
     spare_normal = 0
     steps = 0
+    i_ampa = 0
+    i_gaba = 0
     random_setseq(noise_stream, 0)
 }
 
@@ -149,6 +157,10 @@ PROCEDURE advance() {
     g_gaba = g_gaba + pending_gaba
     pending_ampa = 0
     pending_gaba = 0
+    if (record_currents) {
+        i_ampa = 1e-3 * g_ampa * (e_ampa - vm)
+        i_gaba = 1e-3 * g_gaba * (e_gaba - vm)
+    }
     i_syn = 1e-3 * (g_ampa * (e_ampa - vm) + g_gaba * (e_gaba - vm))
     dv = 0.04 * vm * vm + 5 * vm + 140 - u + (i_syn + i_noise + i_stim) / capacitance
     du = a * (b * vm - u)

@@ -6,6 +6,10 @@
   a local field potential proxy, noise and stimulation artifacts (uV).
 """
 
+from livn.io.extracellular import ExtracellularRecorder, ExtracellularRecording, ExtracellularSettings
 from livn.io.mea import MEA, Coupling, check_electrode_inputs, check_neuron_coordinates
 
-__all__ = ["MEA", "Coupling", "check_electrode_inputs", "check_neuron_coordinates"]
+__all__ = [
+    "MEA", "Coupling", "check_electrode_inputs", "check_neuron_coordinates",
+    "ExtracellularRecorder", "ExtracellularRecording", "ExtracellularSettings",
+]

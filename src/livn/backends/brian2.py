@@ -6,6 +6,11 @@ several backends in one process do not disturb each other or numpy's global
 random generator. brian2 is imported, and its preferences set, when the first
 backend is built (`LIVN_BRIAN2_TARGET` chooses cython or numpy code generation).
 The backend trusts its arguments: `livn.env.Env` validates them.
+
+Stimulus rows of `stimulus_step` ms become a TimedArray of that dt, read at every step.
+Synaptic currents are recorded, only while asked for, by a StateMonitor of v and the two
+conductances on the voltage's sampling grid; the currents 1e-3 g (E - v) (nA) are computed
+from it after each run.
 """
 
 from __future__ import annotations
@@ -388,7 +393,8 @@ class Brian2Backend(Backend):
         if empty:
             mon.resize(0)
         v = values["v"] * 1e3  # mV
-        e_ampa, e_gaba = (float(self._namespace[name] / b2.mV) for name in ("E_ampa", "E_gaba"))
+        receptors = self.lowered.model.receptors
+        e_ampa, e_gaba = (receptors[name].reversal_potential for name in ("AMPA", "GABA_A"))  # mV
         return SynapticCurrents(
             np.asarray(mon.record, dtype=np.int64).copy(), self._currents_dt,
             1e-3 * (values["g_ampa"] * 1e9) * (e_ampa - v), 1e-3 * (values["g_gaba"] * 1e9) * (e_gaba - v),

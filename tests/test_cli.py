@@ -93,3 +93,37 @@ def test_an_existing_nwb_file_needs_overwrite(tmp_path):
     result = livn("run", "S1", "--duration", "50", "--no-plot", "--nwb", "run.nwb", cwd=tmp_path)
     assert result.returncode != 0 and "--overwrite" in result.stderr
     assert (tmp_path / "run.nwb").read_bytes() == b"precious"
+
+
+def test_run_with_traces_draws_the_trace_panel_and_exports_them(tmp_path):
+    pynwb = pytest.importorskip("pynwb")
+    result = livn("run", "S1", "--duration", "50", "--traces", "--fs", "20000", "--noise-uv", "3",
+                  "--stimulate", "0:30:10:5", "--plot", "fig.png", "--nwb", "run.nwb", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "traces          16 channels at 20000 Hz" in result.stdout
+    assert (tmp_path / "fig.png").read_bytes().startswith(b"\x89PNG")
+    with pynwb.NWBHDF5IO(str(tmp_path / "run.nwb"), "r") as io:
+        series = io.read().acquisition["ExtracellularTraces"]
+        assert series.data.shape == (1000, 16) and series.rate == 20_000.0
+
+
+def test_the_figure_gains_a_trace_panel_of_the_most_active_channels():
+    import numpy as np
+
+    from livn.io.extracellular import ExtracellularRecording
+    from livn.plot import envelope, recording_figure
+
+    fs, samples = 25_000.0, 50_000  # 2 s
+    traces = np.random.default_rng(1).normal(0, 5, (16, samples))
+    recording = ExtracellularRecording(traces, fs, np.arange(16))
+    ct = {c: np.linspace(0, 2000, 3 * c, endpoint=False) for c in range(16)}  # channel 15 most active
+    cit = {c: np.zeros(len(ct[c]), dtype=int) for c in ct}
+    without = recording_figure([0], [1.0], 2000.0, {"EXC": (0, 8), "INH": (8, 3)}, cit, ct)
+    panel = recording_figure([0], [1.0], 2000.0, {"EXC": (0, 8), "INH": (8, 3)}, cit, ct, traces=recording,
+                             trace_channels=3)
+    assert len(panel.axes) == len(without.axes) + 1  # raster, channels (+ colour bar), traces, rate
+    assert [label.get_text() for label in panel.axes[2].get_yticklabels()] == ["ch 13", "ch 14", "ch 15"]
+    first, low, high = envelope(recording.read, samples, [15], columns=100)
+    assert first.tolist() == list(range(0, samples, 500))  # 500 samples per column
+    np.testing.assert_array_equal(low[0, 7], recording.traces[15, 3500:4000].min())
+    np.testing.assert_array_equal(high[0, 7], recording.traces[15, 3500:4000].max())

@@ -176,6 +176,39 @@ def test_a_short_brian2_run_round_trips(tmp_path):
     assert not bad, [m.message for m in bad]
 
 
+def test_a_brian2_run_with_file_backed_traces_round_trips(tmp_path):
+    from livn.env import Env
+    from livn.stimulation import BiphasicPulse, electrode_inputs
+
+    env = Env(make("S1"), seed=5, backend="brian2").init()
+    env.apply_model_defaults()
+    env.record_spikes()
+    env.record_extracellular(fs_hz=20_000.0, noise_uv=2.0, file=tmp_path / "traces.h5", blanking_ms=1.0)
+    pulse = BiphasicPulse(int(env.io.channel_ids[0]), 30.0, 20.0, 0.2, 0.1)
+    inputs = electrode_inputs([pulse], 60.0, env.io.channel_ids, step=0.1)
+    result = env.run(60.0, inputs=inputs, stimulus_step=0.1)
+    recording = result.extracellular
+    assert recording.file is not None and len(recording.blanked) >= 1
+    io, f = read(export(result, tmp_path / "run.nwb"))
+    with io:
+        series = f.acquisition["ExtracellularTraces"]
+        np.testing.assert_array_equal(series.data[:], recording.traces.T)  # float32 uV, bit for bit
+        assert series.data.dtype == np.float32 and series.conversion == 1e-6 and series.rate == 20_000.0
+        assert series.starting_time == recording.first_sample / 20_000.0
+        units = f.units.to_dataframe()
+        for gid in range(env.num_neurons):  # ground truth: every neuron's spikes, in s
+            mine = recording.spike_gids == gid
+            np.testing.assert_allclose(units["spike_times"][gid], np.sort(recording.spike_times[mine]) / 1000.0,
+                                       atol=1e-12)
+        invalid = f.invalid_times.to_dataframe()
+        np.testing.assert_allclose(invalid["start_time"], (recording.first_sample + recording.blanked[:, 0]) / 20e3)
+        assert invalid["start_time"][0] == pytest.approx(0.020)  # blanking starts at the pulse's onset
+        provenance = json.loads(f.scratch["livn_provenance"].data)
+        assert provenance["extracellular"] == json.loads(json.dumps(recording.settings.to_dict()))
+    bad, _ = critical(tmp_path / "run.nwb")
+    assert not bad, [m.message for m in bad]
+
+
 class ChunkedRecording:
     """A stand-in for a file-backed ExtracellularRecording that remembers the largest block read."""
 

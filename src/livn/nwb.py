@@ -16,6 +16,7 @@ What the file holds (read it back with `pynwb.NWBHDF5IO(path).read()`):
   run recorded them (`Env.record_extracellular`): float32 `[samples, channels]` in uV with
   `conversion` 1e-6 (so `data * conversion` is in volts), `rate` the sampling rate (Hz),
   `starting_time` (s) the window's start. A file-backed recording is copied chunk by chunk.
+  Spans blanked around stimulation (the traces read 0 there) are rows of `invalid_times`.
 - **units**: ground truth, one unit per neuron of the culture (silent ones included, with no
   spikes, so that rates average over every neuron), spike times in s; columns `gid`,
   `population`, `soma_x`, `soma_y`, `soma_z` (um) and `obs_intervals` (the window). The
@@ -29,7 +30,8 @@ What the file holds (read it back with `pynwb.NWBHDF5IO(path).read()`):
   1e-3 to volts) and `MembranePotentialNeurons` (the gid of each column) when voltage was recorded.
 - metadata: a `Subject` describing the simulated culture, keywords, `was_generated_by`
   (livn, the simulator, pynwb) and `scratch["livn_provenance"]`, the result's provenance as
-  JSON (system, seed, backend, model parameters, MEA, versions).
+  JSON (system, seed, backend, model parameters, MEA, versions, and the recording's
+  `ExtracellularSettings` under "extracellular").
 
 Times: NWB times are seconds since `session_start_time`, which stands for t = 0 of the
 culture, so the exports of consecutive windows of one culture line up.
@@ -220,6 +222,9 @@ def _build(result: RunResult, session_description, identifier, session_start_tim
         )
     versions = {**provenance.get("versions", {}), "pynwb": pynwb.__version__}
     provenance["versions"] = versions
+    settings = getattr(result.extracellular, "settings", None)
+    if settings is not None and hasattr(settings, "to_dict") and "extracellular" not in provenance:
+        provenance["extracellular"] = settings.to_dict()
     nwbfile = pynwb.NWBFile(
         session_description=session_description,
         identifier=identifier or str(uuid.uuid4()),
@@ -334,6 +339,10 @@ def _add_traces(nwbfile, recording, electrodes: dict) -> None:
         region=[electrodes[c] for c in channels], description="the recorded channels, in column order",
     )
     fs = float(recording.fs_hz)
+    for first, stop in np.asarray(getattr(recording, "blanked", np.zeros((0, 2))), dtype=np.int64).reshape(-1, 2):
+        nwbfile.add_invalid_time_interval(start_time=(recording.first_sample + first) / fs,
+                                          stop_time=(recording.first_sample + stop) / fs,
+                                          tags=["blanked around electrode stimulation"])
     nwbfile.add_acquisition(ElectricalSeries(
         name="ExtracellularTraces",
         data=_trace_chunks_class()(recording),

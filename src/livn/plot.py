@@ -167,21 +167,32 @@ def envelope(read, n_samples: int, rows, columns: int = ENVELOPE_COLUMNS, n_chan
 
 
 def _draw_traces(ax, read, n_samples, fs_hz, channel_ids, ct, count):
-    """Raw traces of the `count` channels with most spikes, stacked, with a uV scale bar."""
+    """Raw traces of the `count` channels with most spikes, stacked, with a uV scale bar.
+
+    Each channel gets a lane sized to its spikes and noise; columns far larger than the typical
+    one (stimulation artifacts, over 20 times the median column's range) do not set the lane
+    size and are clipped to it, as a saturating amplifier would show them.
+    """
     spikes = np.array([len(ct.get(int(c), ())) for c in channel_ids])
     rows = np.sort(np.argsort(-spikes, kind="stable")[: min(count, len(channel_ids))])
     first, low, high = envelope(read, n_samples, rows, n_channels=len(channel_ids))
     times = first / fs_hz * 1000.0
-    spread = [np.percentile(h, 99.5) - np.percentile(lo, 0.5) for lo, h in zip(low, high, strict=True)]
-    spacing = max(max(spread) * 1.1, 1e-9)
-    for i, row in enumerate(rows):
+    centre = np.median((low + high) / 2, axis=1, keepdims=True)
+    low, high = low - centre, high - centre
+    span = high - low
+    typical = span <= 20 * max(float(np.median(span)), 1e-12)
+    up = max(float(np.percentile(h[k], 99.5)) if k.any() else 1.0 for h, k in zip(high, typical, strict=True))
+    down = min(float(np.percentile(lo[k], 0.5)) if k.any() else -1.0 for lo, k in zip(low, typical, strict=True))
+    up, down = max(up, 1e-9) * 1.05, min(down, -1e-9) * 1.05
+    spacing = (up - down) * 1.05
+    for i in range(len(rows)):
         offset = -i * spacing
-        centre = float(np.median((low[i] + high[i]) / 2))
-        ax.fill_between(times, low[i] - centre + offset, high[i] - centre + offset, step="post", lw=0.5,
-                        color="k", edgecolor="k")
+        ax.fill_between(times, np.clip(low[i], down, up) + offset, np.clip(high[i], down, up) + offset,
+                        step="post", lw=0.5, color="k", edgecolor="k")
     ax.set_yticks([-i * spacing for i in range(len(rows))], [f"ch {int(channel_ids[r])}" for r in rows], fontsize=7)
+    ax.set_ylim(-(len(rows) - 1) * spacing + down, up)
     ax.set_ylabel("extracellular")
-    bar = _round_down(spacing / 2)
+    bar = _round_down((up - down) / 2)
     x = (n_samples / fs_hz * 1000.0) * 1.005
     ax.plot([x, x], [0.0, -bar], color="tab:green", lw=2, clip_on=False)
     ax.text(x, -bar / 2, f" {bar:g} uV", va="center", ha="left", fontsize=7, color="tab:green", clip_on=False)

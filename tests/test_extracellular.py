@@ -263,6 +263,25 @@ def test_windows_give_the_same_recording(blanking_ms):
         assert joined.duration == pytest.approx(1000.0) and joined.first_sample == 0
 
 
+@pytest.mark.parametrize("fs_hz", [20000.0, 30000.0, 24414.0625])
+def test_windows_at_other_sampling_rates(fs_hz):
+    inputs = busy_inputs(100.0)
+    settings = ExtracellularSettings(fs_hz=fs_hz, noise_band_hz=(300.0, 6000.0))
+    mea = MEA.grid(600.0, 600.0, rows=2, columns=2)
+
+    def make():
+        return ExtracellularRecorder(settings, mea, inputs[0], lfp_gids=inputs[3], seed=2)
+
+    whole = record_in_windows(make(), 100.0, inputs, 100.0)[0]
+    assert whole.n_samples == math.ceil(100.0 * fs_hz / 1000 - 1e-9)
+    joined = ExtracellularRecording.concat(record_in_windows(make(), 7.3, inputs, 100.0))
+    np.testing.assert_allclose(joined.traces, whole.traces, rtol=1e-6, atol=1e-4)
+    cut = ExtracellularRecording.concat([whole.window(0.0, 0.1), whole.window(0.1, 50.0), whole.window(50.0, 100.0)])
+    np.testing.assert_array_equal(cut.traces, whole.traces)
+    times = whole.first_sample + np.arange(whole.n_samples)
+    assert whole.window(0.1, 50.0).first_sample == times[whole.sample_times() >= 0.1 - 1e-9][0]
+
+
 def test_window_and_concat_round_trip():
     inputs = busy_inputs(100.0)
     recorder = ExtracellularRecorder(ExtracellularSettings(blanking_ms=0.5), MEA.grid(600.0, 600.0, rows=2, columns=2),
@@ -306,6 +325,7 @@ def test_file_backed_equals_in_memory(tmp_path):
     np.testing.assert_array_equal(back.spike_times, whole.spike_times)
     np.testing.assert_array_equal(back.blanked, whole.blanked)
     assert back.settings == settings and back.duration == 200.0
+    np.testing.assert_array_equal(ExtracellularRecording.open(path).read(100, 300), whole.read(100, 300))
     import h5py
 
     with h5py.File(path, "r") as h5:

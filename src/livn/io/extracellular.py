@@ -90,8 +90,9 @@ from livn.io.mea import MEA, check_neuron_coordinates
 from livn.stimulation import ElectrodeStimulation
 from livn.types import TIME_DECIMALS, SynapticCurrents
 
-#: Sample indices within this many samples of a whole number count as that number.
-_GRID_TOLERANCE = 1e-6
+#: Times are kept to 1e-6 ms (`TIME_DECIMALS`); a time within half of that (plus rounding) of a
+#: grid point counts as that grid point.
+_TIME_TOLERANCE_MS = 0.5 * 10.0 ** -TIME_DECIMALS + 1e-12
 #: Sub-streams of the seed (noise now; others later).
 _NOISE_STREAM = 0x5E
 
@@ -349,10 +350,12 @@ def noise_filter(settings: ExtracellularSettings):
 
 
 def _sample_index(time_ms: float, per_ms: float) -> int:
-    """The first index k with k / per_ms >= time_ms (ms), to within `_GRID_TOLERANCE` samples."""
+    """The first index k of a grid of `per_ms` points per ms with k / per_ms >= `time_ms`, where a time
+    that rounds (to 1e-6 ms) to a grid point counts as on it: windows cut at the same times always
+    get the same samples, whether the sample period is a decimal (25 kHz) or not (30 kHz)."""
     x = round(time_ms, TIME_DECIMALS) * per_ms
     nearest = round(x)
-    return int(nearest) if abs(x - nearest) < _GRID_TOLERANCE else int(math.ceil(x))
+    return int(nearest) if abs(x - nearest) <= _TIME_TOLERANCE_MS * per_ms + 1e-9 else int(math.ceil(x))
 
 
 # -- one window of recording ----------------------------------------------------------------
@@ -404,6 +407,11 @@ class ExtracellularRecording:
         gids, times = _spikes(spike_gids, spike_times, duration)
         self._init(fs_hz, channel_ids, start_ms, duration, int(first_sample), traces.shape[1], gids, times, settings,
                    _intervals(blanked, traces.shape[1]), traces=traces.astype(np.float32, copy=False))
+
+    @classmethod
+    def open(cls, path) -> "ExtracellularRecording":
+        """The recording in a file an `ExtracellularRecorder` streamed to (see `read_recording`)."""
+        return read_recording(path)
 
     def _init(self, fs_hz, channel_ids, start_ms, duration, first_sample, n_samples, gids, times, settings,
               blanked, *, traces=None, source=None):

@@ -127,3 +127,29 @@ def test_the_figure_gains_a_trace_panel_of_the_most_active_channels():
     assert first.tolist() == list(range(0, samples, 500))  # 500 samples per column
     np.testing.assert_array_equal(low[0, 7], recording.traces[15, 3500:4000].min())
     np.testing.assert_array_equal(high[0, 7], recording.traces[15, 3500:4000].max())
+
+
+def test_long_traces_stream_through_a_temporary_file_that_is_removed(tmp_path, monkeypatch):
+    pynwb = pytest.importorskip("pynwb")
+    from click.testing import CliRunner
+
+    import livn.cli
+
+    import livn.env
+
+    monkeypatch.setattr(livn.cli, "_TRACES_IN_MEMORY_BYTES", 0)  # any recording counts as long
+    files, record = [], livn.env.Env.record_extracellular
+
+    def spy(self, *args, file=None, **kwargs):
+        files.append(file)
+        return record(self, *args, file=file, **kwargs)
+
+    monkeypatch.setattr(livn.env.Env, "record_extracellular", spy)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(livn.cli.main, ["run", "S1", "--duration", "30", "--traces", "--no-plot",
+                                                "--nwb", "run.nwb"])
+    assert result.exit_code == 0, result.output
+    assert len(files) == 1 and files[0].parent.parent == tmp_path  # streamed next to the NWB file
+    assert sorted(os.listdir(tmp_path)) == ["run.nwb"]  # and removed
+    with pynwb.NWBHDF5IO("run.nwb", "r") as io:
+        assert io.read().acquisition["ExtracellularTraces"].data.shape == (750, 16)

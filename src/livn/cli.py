@@ -79,7 +79,6 @@ def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, t
     """Simulate SYSTEM (a predefined name such as S2, or a system directory) and summarise it."""
     import numpy as np
 
-    from livn.analysis import network_bursts, summarize
     from livn.env import Env
     from livn.errors import InvalidArgumentError, require_module
     from livn.stimulation import BiphasicPulse, Pulse, PulseTrain, electrode_inputs, pulse_inputs
@@ -116,12 +115,42 @@ def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, t
     elif parsed:
         inputs = pulse_inputs(parsed, duration, env.io.channel_ids)
 
-    started = time.perf_counter()
-    env.init().apply_model_defaults().record_spikes()
-    if traces:
-        env.record_extracellular(**recording)
-    result = env.run(duration, inputs=inputs, stimulus_step=step)
-    wall = time.perf_counter() - started
+    with contextlib.ExitStack() as cleanup:
+        started = time.perf_counter()
+        env.init().apply_model_defaults().record_spikes()
+        if traces:
+            env.record_extracellular(**recording, file=_traces_file(cleanup, env, recording["fs_hz"], duration,
+                                                                     nwb_path))
+        result = env.run(duration, inputs=inputs, stimulus_step=step)
+        wall = time.perf_counter() - started
+        _report_run(env, culture, result, duration, wall, seed, traces, recording, plot_path, no_plot, nwb_path,
+                    overwrite, as_json)
+
+
+#: Traces larger than this stream to a temporary HDF5 file instead of memory (`livn run --traces`).
+_TRACES_IN_MEMORY_BYTES = 256 << 20
+
+
+def _traces_file(cleanup, env, fs_hz, duration, nwb_path):
+    """None (traces in memory), or a temporary HDF5 path for long recordings, deleted on exit."""
+    from pathlib import Path
+
+    size = env.io.num_channels * fs_hz * duration / 1000.0 * 4  # float32 samples
+    if size <= _TRACES_IN_MEMORY_BYTES:
+        return None
+    import tempfile
+
+    where = Path(nwb_path).resolve().parent if nwb_path is not None else None
+    folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix=".livn-traces-", dir=where)))
+    cleanup.callback(lambda: env.extracellular is not None and env.extracellular.close())
+    return folder / "traces.h5"
+
+
+def _report_run(env, culture, result, duration, wall, seed, traces, recording, plot_path, no_plot, nwb_path,
+                overwrite, as_json):
+    """The figure, the NWB file and the summary of `livn run`."""
+    from livn.analysis import network_bursts, summarize
+
     it, t = result.it, result.t
 
     summary = summarize(it, t, culture.num_neurons, duration)

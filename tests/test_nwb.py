@@ -306,3 +306,44 @@ def test_missing_pynwb_names_the_extra(s1, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynwb", None)
     with pytest.raises(MissingDependencyError, match=r"livn\[nwb\]"):
         export(hand_made_result(s1), tmp_path / "x.nwb")
+
+
+def test_an_experiment_audit_trail_exports_with_a_trials_table(s1, tmp_path):
+    from livn.experiment.audit import AuditTrail
+    from livn.nwb import export_experiment
+
+    config = {"name": "probe", "system": "S1", "seed": 4, "recordings": {"spikes": "EXC"}}
+    trail = AuditTrail.create(tmp_path / "run.h5", config, 4, {"brian2": "2.x"}, {})
+    n = MEA.from_directory(s1.uri).num_channels
+    pulse = np.zeros((2, n))
+    pulse[:, 3] = 2.0
+    trail.begin_trial(0, 0.0, {"amplitude_uA": 2.0, "channel": 3})
+    trail.record_stimulus(50.0, pulse)
+    trail.record_spikes([1, 2], [51.0, 60.0])
+    trail.end_trial({"responded": True, "count": 2}, end_ms=200.0)
+    trail.begin_trial(1, 200.0, {"amplitude_uA": 4, "channel": 3})
+    trail.record_stimulus(250.0, 2 * pulse)
+    trail.record_spikes([3], [255.5])
+    trail.end_trial({"responded": False, "count": 1, "note": [1, 2]}, end_ms=400.0, complete=False)
+    trail.finish()
+
+    path = export_experiment(tmp_path / "run.h5", tmp_path / "run.nwb")
+    io, f = read(path)
+    with io:
+        trials = f.trials.to_dataframe()
+        assert trials["start_time"].tolist() == [0.0, 0.2] and trials["stop_time"].tolist() == [0.2, 0.4]
+        assert trials["complete"].tolist() == [True, False]
+        assert trials["amplitude_uA"].tolist() == [2.0, 4.0] and trials["channel"].tolist() == [3, 3]
+        assert trials["result_responded"].tolist() == [True, False]
+        assert trials["result_note"].tolist() == ["null", "[1, 2]"]  # not in every trial: JSON
+        units = f.units.to_dataframe()
+        exc_first, exc_count = s1.population_ranges["EXC"]
+        assert units["gid"].tolist() == list(range(exc_first, exc_first + exc_count))  # only recorded neurons
+        assert [list(units["spike_times"][g]) for g in (1, 2, 3)] == [[0.051], [0.060], [0.2555]]
+        currents = f.stimulus["ElectrodeStimulation"].data[:]
+        assert currents.shape == (400, n) and currents[50:52, 3].tolist() == [2.0, 2.0]
+        assert currents[250:252, 3].tolist() == [4.0, 4.0] and np.count_nonzero(currents) == 4
+        provenance = json.loads(f.scratch["livn_provenance"].data)
+        assert provenance["experiment"]["config"] == config and provenance["seed"] == 4
+    bad, _ = critical(path)
+    assert not bad, [m.message for m in bad]

@@ -18,7 +18,8 @@ What the file holds (read it back with `pynwb.NWBHDF5IO(path).read()`):
   `starting_time` (s) the window's start. A file-backed recording is copied chunk by chunk.
   Spans blanked around stimulation (the traces read 0 there) are rows of `invalid_times`.
 - **units**: ground truth, one unit per neuron of the culture (silent ones included, with no
-  spikes, so that rates average over every neuron), spike times in s; columns `gid`,
+  spikes, so that rates average over every neuron; only the neurons in
+  `provenance["recorded_spike_gids"]` when it is given), spike times in s; columns `gid`,
   `population`, `soma_x`, `soma_y`, `soma_z` (um) and `obs_intervals` (the window). The
   spikes are every neuron's spikes from the extracellular recording when present, else the
   result's `it`, `t`. Without provenance only the neurons that spiked are listed.
@@ -91,26 +92,130 @@ def export(result, path, *, overwrite: bool = False, session_description: str | 
     """
     result = _check_result(result)
     path = check_path(path, overwrite)
-    if session_description is not None and (not isinstance(session_description, str) or not session_description):
-        raise InvalidArgumentError(
-            f"session_description must be a non-empty str or None; got {describe(session_description)}"
-        )
-    if identifier is not None and (not isinstance(identifier, str) or not identifier):
-        raise InvalidArgumentError(f"identifier must be a non-empty str or None; got {describe(identifier)}")
-    if session_start_time is not None and (
-        not isinstance(session_start_time, datetime.datetime) or session_start_time.tzinfo is None
-    ):
-        raise InvalidArgumentError(
-            "session_start_time must be a timezone-aware datetime.datetime (e.g. datetime.now().astimezone()) "
-            f"or None; got {describe(session_start_time)}"
-        )
-    pynwb = require_module("pynwb", "nwb", "NWB export")
-
-    nwbfile = _build(result, session_description, identifier, session_start_time)
-    with _temporary_next_to(path) as tmp:
-        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
-            io.write(nwbfile)
+    _check_session(session_description, identifier, session_start_time)
+    require_module("pynwb", "nwb", "NWB export")
+    _write(_build(result, session_description, identifier, session_start_time), path)
     return path
+
+
+def export_experiment(audit_path, path, *, overwrite: bool = False, session_description: str | None = None,
+                      identifier: str | None = None, session_start_time: datetime.datetime | None = None) -> Path:
+    """Write an experiment's audit trail (`livn experiment run`) to an NWB file with a trials table.
+
+    **Arguments**
+
+    - `audit_path`: the audit trail (`.h5`, finished or not; only committed trials are read).
+      Its config names the system (a predefined name or a system directory, loaded with
+      `livn.system.make`) and, optionally, a `mea.json`.
+    - `path`, `overwrite`, `session_description`, `identifier`, `session_start_time`: as `export`.
+
+    **Returns**
+
+    The `Path` written. Besides what `export` writes for the whole experiment (units with every
+    recorded spike, the delivered stimulation on a 1 ms grid, provenance with the experiment's
+    config under "experiment"), the file's **trials** table has one row per committed trial:
+    start and stop (s since the experiment start), `complete`, one column per parameter (its
+    name) and per result (`result_<name>`): numbers, text or booleans when every trial has one
+    of one kind, else JSON text.
+    """
+    from livn.experiment.audit import read_audit
+
+    if not isinstance(audit_path, (str, os.PathLike)) or not Path(audit_path).is_file():
+        raise InvalidArgumentError(f"audit_path must be an existing audit trail file; got {describe(audit_path)}")
+    path = check_path(path, overwrite)
+    _check_session(session_description, identifier, session_start_time)
+    require_module("pynwb", "nwb", "NWB export")
+    trail = read_audit(audit_path)
+    trials = [trail.trial(i) for i in range(trail.completed_trials)]
+    if not trials:
+        raise InvalidArgumentError(f"audit_path {str(audit_path)!r} holds no committed trial")
+    result = _experiment_result(trail, trials)
+    session_description = session_description or (
+        f"livn experiment {trail.config.get('name', '')!r} on culture {trail.config.get('system')}: "
+        f"{len(trials)} trials, status {trail.status}")
+    nwbfile = _build(result, session_description, identifier, session_start_time)
+    _add_trials(nwbfile, trials)
+    _write(nwbfile, path)
+    return path
+
+
+def _experiment_result(trail, trials) -> RunResult:
+    """The whole experiment as one `RunResult` from its start: spikes, stimulation (1 ms rows), provenance."""
+    from livn.io import MEA
+    from livn.stimulation import ElectrodeStimulation
+    from livn.system import make
+
+    config = trail.config
+    try:
+        system = make(config["system"])
+    except (LookupError, OSError, ValueError) as error:
+        raise InvalidArgumentError(
+            f"the audit trail's system {config.get('system')!r} cannot be loaded ({error}); export needs its "
+            "populations and positions"
+        ) from None
+    mea = (MEA.from_dict(json.loads(Path(config["mea"]).read_text())) if config.get("mea")
+           else MEA.from_directory(system.uri))
+    end = max(t["start_ms"] + t["duration_ms"] for t in trials)
+    currents = np.zeros((math.ceil(end - 1e-9), mea.num_channels))
+    for trial in trials:
+        for stimulus in trial["stimuli"]:
+            rows = np.asarray(stimulus["inputs_uA"], dtype=float).reshape(-1, mea.num_channels)
+            first = round(stimulus["start_ms"])
+            if abs(stimulus["start_ms"] - first) > 1e-6:
+                raise InvalidArgumentError(f"a stimulus of trial {trial['index']} starts at {stimulus['start_ms']} ms, "
+                                           "off the 1 ms grid of audit trail stimuli")
+            if first + len(rows) > len(currents):
+                currents = np.vstack([currents, np.zeros((first + len(rows) - len(currents), mea.num_channels))])
+            currents[first:first + len(rows)] += rows
+    gids = np.concatenate([np.asarray(t["spikes"][0], dtype=np.int64) for t in trials])
+    times = np.concatenate([np.asarray(t["spikes"][1], dtype=float) for t in trials])
+    order = np.argsort(times, kind="stable")
+    provenance = {
+        "system": system.name, "system_uri": None if system.uri is None else str(system.uri), "seed": trail.seed,
+        "backend": config.get("backend"), "mea": mea.to_dict(),
+        "populations": {name: [int(first), int(count)] for name, (first, count) in system.population_ranges.items()},
+        "neuron_coordinates": np.asarray(system.neuron_coordinates, dtype=float).tolist(),
+        "versions": {"livn": trail.provenance.get("livn"), **trail.provenance.get("simulators", {})},
+        "t_start_ms": 0.0,
+        "recorded_spike_gids": _recorded_gids(config.get("recordings", {}).get("spikes", True), system),
+        "experiment": {"config": config, "audit": trail.provenance, "status": trail.status},
+    }
+    stimulation = ElectrodeStimulation(currents, 1.0, mea.channel_ids) if np.any(currents) else None
+    return RunResult(gids[order], times[order], None, None, duration=float(max(end, len(currents))),
+                     stimulation=stimulation, provenance=provenance)
+
+
+def _recorded_gids(spikes, system) -> list[int] | None:
+    """The gids an experiment's `recordings.spikes` (true, a population or a list of them) recorded; None: all."""
+    if spikes is True or spikes is None:
+        return None
+    names = [spikes] if isinstance(spikes, str) else list(spikes)
+    if all(isinstance(name, str) for name in names):
+        return sorted(int(g) for name in names for g in system.gids_of(name))
+    return sorted(int(g) for g in names)
+
+
+def _add_trials(nwbfile, trials) -> None:
+    reserved = {"start_time", "stop_time", "tags", "timeseries", "id", "complete"}
+    columns = {}
+    for source, prefix in (("parameters", ""), ("results", "result_")):
+        for key in dict.fromkeys(k for t in trials for k in t[source]):
+            name = prefix + str(key)
+            name = f"parameter_{name}" if name in reserved else name
+            values = [t[source].get(key) for t in trials]
+            kinds = {type(v) for v in values}
+            plain = len(kinds) == 1 and kinds <= {int, float, str, bool}
+            if kinds <= {int, float} and kinds:
+                values, plain = [float(v) for v in values], True
+            columns[name] = (values if plain else [json.dumps(v) for v in values],
+                             f"trial {source[:-1]} {key!r}" + ("" if plain else " (JSON)"))
+    nwbfile.add_trial_column(name="complete", description="whether the trial ran to its end")
+    for name, (_, description) in columns.items():
+        nwbfile.add_trial_column(name=name, description=description)
+    for i, trial in enumerate(trials):
+        nwbfile.add_trial(start_time=trial["start_ms"] / 1000.0,
+                          stop_time=(trial["start_ms"] + trial["duration_ms"]) / 1000.0, complete=trial["complete"],
+                          **{name: values[i] for name, (values, _) in columns.items()})
 
 
 # -- checks -----------------------------------------------------------------------------------------
@@ -180,6 +285,31 @@ def check_path(path, overwrite: bool = False) -> Path:
     if path.exists() and not overwrite:
         raise InvalidArgumentError(f"path {str(path)!r} already exists; pass overwrite=True to replace it")
     return path
+
+
+def _check_session(session_description, identifier, session_start_time) -> None:
+    if session_description is not None and (not isinstance(session_description, str) or not session_description):
+        raise InvalidArgumentError(
+            f"session_description must be a non-empty str or None; got {describe(session_description)}"
+        )
+    if identifier is not None and (not isinstance(identifier, str) or not identifier):
+        raise InvalidArgumentError(f"identifier must be a non-empty str or None; got {describe(identifier)}")
+    if session_start_time is not None and (
+        not isinstance(session_start_time, datetime.datetime) or session_start_time.tzinfo is None
+    ):
+        raise InvalidArgumentError(
+            "session_start_time must be a timezone-aware datetime.datetime (e.g. datetime.now().astimezone()) "
+            f"or None; got {describe(session_start_time)}"
+        )
+
+
+def _write(nwbfile, path: Path) -> None:
+    """Write `nwbfile` to a temporary name next to `path`, then rename it to `path`."""
+    import pynwb
+
+    with _temporary_next_to(path) as tmp:
+        with pynwb.NWBHDF5IO(str(tmp), "w") as io:
+            io.write(nwbfile)
 
 
 @contextlib.contextmanager
@@ -373,14 +503,16 @@ def _add_units(nwbfile, result: RunResult, provenance: dict, start_ms: float) ->
 
     populations = {name: (int(first), int(count)) for name, (first, count) in provenance.get("populations", {}).items()}
     coordinates = np.asarray(provenance.get("neuron_coordinates", np.zeros((0, 4))), dtype=float).reshape(-1, 4)
-    if populations:
+    if result.extracellular is None and provenance.get("recorded_spike_gids") is not None:
+        neurons = np.unique(np.concatenate([np.asarray(provenance["recorded_spike_gids"], dtype=np.int64), gids]))
+    elif populations:
         neurons = np.concatenate([np.arange(first, first + count) for first, count in populations.values()])
         neurons = np.sort(neurons)
     else:
         neurons = np.unique(gids)
     position = {int(row[0]): row[1:] for row in coordinates}
 
-    description = ("Ground truth: one unit per neuron of the simulated culture (those without spikes included), "
+    description = ("Ground truth: one unit per neuron whose spikes were recorded (those without spikes included), "
                    "spike times in s from the simulator.") if populations else (
         "Ground truth: one unit per neuron that spiked, spike times in s from the simulator.")
     dt = provenance.get("model", {}).get("dt")  # ms; spike times lie on the integration grid

@@ -79,6 +79,9 @@ def test_run_writes_an_nwb_file_with_the_delivered_biphasic_train(tmp_path):
         (["--nwb", "run.h5"], "end in .nwb"),
         (["--nwb", "missing/run.nwb"], "does not exist"),
         (["--fs", "1000"], "--traces"),
+        (["--traces", "--fs", "nan"], "fs_hz must be a finite number of Hz"),
+        (["--traces", "--fs", "0"], "fs_hz"),
+        (["--traces", "--noise-uv", "-1"], "noise_uv must be >= 0 uV"),
         (["--stimulate-biphasic", "3:20"], "CHANNEL"),
     ],
 )

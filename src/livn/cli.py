@@ -94,7 +94,10 @@ def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, t
     if traces:
         from livn.io.extracellular import ExtracellularSettings
 
-        ExtracellularSettings(**recording)  # checks the rate and the noise before any work
+        try:
+            ExtracellularSettings(**recording)  # checks the rate and the noise before any work
+        except InvalidArgumentError as error:
+            raise click.BadParameter(str(error), param_hint="--fs / --noise-uv") from None
     if nwb_path is not None:
         from livn.nwb import check_path
 

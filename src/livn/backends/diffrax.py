@@ -74,6 +74,17 @@ what is in flight from `State.sent` (the amount every neuron sent in each of the
 last `buffer_length` steps) with the new weights, as brian2 and NEURON read
 weights at delivery.
 
+Stimulus rows (`stimulus_step`): the number of steps per row is a static argument of the
+compiled run (one compilation per row length). The noise is drawn per absolute 1 ms row
+whatever the stimulus rows, so a stimulus at 0.1 ms rows that repeats 1 ms rows gives the
+run of the 1 ms rows, and runs with 1 ms rows compile to the same program as before.
+
+Synaptic currents (`record_synaptic_currents`): the step carries, only while recording, a
+buffer `[samples, recorded gids]` per receptor into which the currents at the start of each
+step on the sampling grid are written, so a run returns no per-step output for them. Single
+forward runs record them; batched runs, `run(unroll="mask")` and `run_copies` do not
+(`synaptic_currents()` is None after the first two).
+
 JAX is imported when the first backend is built (`_jax_modules`), not when this
 module is imported; the JAX code itself is in `livn.backends._diffrax_core`.
 """

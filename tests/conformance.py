@@ -41,6 +41,7 @@ from livn.backends.base import BATCH, CAPABILITIES, CHECKPOINT, COPIES, NOISE_KE
 from livn.env import Env
 from livn.errors import InvalidArgumentError, RecordingError, UnknownNameError
 from livn.models import STDP, CultureModel, stdp_window
+from livn.types import RunResult
 
 MODEL = CultureModel()
 #: The backend every other one is compared with, noise-free.
@@ -214,6 +215,14 @@ def currents_s1_run(directory, backend, inputs, seed=3, dt=0.1):
     return result, env.backend.synaptic_currents()
 
 
+def extracellular_s1_run(directory, backend, inputs, seed=3):
+    """`noise_free_run` with electrode inputs and an extracellular recording without noise (LFP and artifacts on)."""
+    env = Env(directory, seed=seed, backend=backend).init().apply_model_defaults().record_spikes()
+    env.set_noise(0.0, 0.0)
+    env.record_extracellular(fs_hz=20000.0, noise_uv=0.0, lfp=True, chunk_ms=200)
+    return env.run(inputs.shape[0], inputs=inputs)
+
+
 def half_step_stimulus(duration=300):
     """Pulses into neuron 0 only (nA per neuron, 1 ms per row)."""
     stimulus = np.zeros((duration, 5))
@@ -240,6 +249,8 @@ def _reference(kind: str, directory: str):
         return plastic_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
     if kind == "currents_s1":
         return currents_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
+    if kind == "extracellular_s1":
+        return extracellular_s1_run(directory, REFERENCE_BACKEND, s1_stimulation())
     raise ValueError(kind)
 
 
@@ -673,6 +684,38 @@ class BackendConformance:
         assert currents.ampa.shape == reference_currents.ampa.shape == (11, 5000)
         np.testing.assert_allclose(currents.ampa, reference_currents.ampa, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(currents.gaba, reference_currents.gaba, rtol=1e-6, atol=1e-6)
+
+    # -- extracellular recording (Env.record_extracellular over the contract's spikes and currents) ----------------
+
+    def test_extracellular_ground_truth_is_every_spike_and_windows_do_not_matter(self, s2_dir):
+        """Whatever record_spikes selects, the recording's ground truth is every neuron's spikes; synthesis
+        windows (chunk_ms) and run windows change no sample (noise, LFP and waveforms carry over)."""
+        def recording(chunk_ms, durations):
+            env = self.env(s2_dir, seed=4).apply_model_defaults().record_spikes("EXC")
+            env.record_extracellular(fs_hz=25000.0, noise_uv=5.0, chunk_ms=chunk_ms)
+            return env, RunResult.concat([env.run(d) for d in durations])
+
+        env, whole = recording(1000, [300])
+        _, split = recording(50, [120, 180])
+        traces = whole.extracellular
+        assert traces.traces.shape == (env.io.num_channels, 7500) and traces.fs_hz == 25000.0
+        inh = env.system.gids_of("INH")
+        assert np.isin(traces.spike_gids, inh).any() and not np.isin(whole.it, inh).any()
+        np.testing.assert_array_equal(np.sort(whole.it), np.sort(traces.spike_gids[~np.isin(traces.spike_gids, inh)]))
+        np.testing.assert_array_equal(split.extracellular.spike_gids, traces.spike_gids)
+        np.testing.assert_allclose(split.extracellular.traces, traces.traces, atol=1e-3)
+
+    def test_noise_free_s1_extracellular_traces_equal_brian2s(self, s1_dir):
+        """Spikes, synaptic currents and electrode inputs equal brian2's, so the traces do (uV, float32)."""
+        if self.backend == REFERENCE_BACKEND:
+            pytest.skip("the reference backend itself")
+        reference = _reference("extracellular_s1", s1_dir)
+        with self.exact_arithmetic():
+            result = extracellular_s1_run(s1_dir, self.backend, s1_stimulation())
+        expected = reference.extracellular
+        assert len(expected.spike_gids) > 50 and np.abs(expected.traces).max() > 20.0
+        np.testing.assert_array_equal(result.extracellular.spike_gids, expected.spike_gids)
+        np.testing.assert_allclose(result.extracellular.traces, expected.traces, atol=1e-2)
 
     # -- bad arguments, refused before the backend runs -----------------------------------------------------------
 

@@ -345,7 +345,8 @@ class Env:
         the LFP proxy, noise and the artifacts of electrode stimulation given as `run(..., inputs=...)`
         (see `livn.io.extracellular`). The recording keeps every neuron's spikes as ground truth,
         whatever `record_spikes` selects. Works with `run` on every backend (single trials; not with
-        batches, `unroll` or `stream`).
+        batches, `unroll` or `stream`); under MPI (NEURON) rank 0 records, the other ranks' results
+        carry no traces. An existing `file` is refused (a recording never overwrites one).
         """
         from livn.io import extracellular
 
@@ -355,14 +356,14 @@ class Env:
                 or not math.isfinite(chunk_ms) or chunk_ms < 1 or chunk_ms != round(chunk_ms):
             raise InvalidArgumentError(f"chunk_ms must be a whole number of ms >= 1; got {describe(chunk_ms)}")
         lfp_gids = self._lfp_gids() if options.lfp else None
-        recorder = extracellular.ExtracellularRecorder(
-            options, self.io, self.system.neuron_coordinates, lfp_gids=lfp_gids, seed=self.seed, file=file,
+        backend = self._backend()
+        recorder = extracellular.ExtracellularRecorder(  # under MPI rank 0, which has every spike, records
+            options, self.io, self.system.neuron_coordinates, lfp_gids=lfp_gids, seed=self.seed,
+            file=file if backend.is_root else None,
         )
         if self._extracellular is not None:
             self._extracellular.close()
-        backend = self._backend()
-        backend.record_synaptic_currents(lfp_gids, options.lfp_dt_ms) if lfp_gids is not None else \
-            backend.record_synaptic_currents(None, self.model.dt)
+        backend.record_synaptic_currents(lfp_gids, options.lfp_dt_ms if options.lfp else self.model.dt)
         self._extracellular = recorder
         self._extracellular_chunk = float(chunk_ms)
         self._sync_spike_recording()
@@ -512,7 +513,9 @@ class Env:
             }
         plasticity = None if self._plasticity is None else {
             projection: type(rule).__name__ for projection, rule in self._plasticity.rules.items()}
-        return {**self._provenance, "weights": dict(self._weights),
+        recorded = None if self._spike_gids is None else (
+            "all" if len(self._spike_gids) == self.num_neurons else self._spike_gids.tolist())
+        return {**self._provenance, "recorded_spike_gids": recorded, "weights": dict(self._weights),
                 "noise": {"mean": self._noise[0], "std": self._noise[1]},
                 "plasticity": plasticity, "t_start_ms": None if start is None else float(start)}
 
@@ -686,14 +689,16 @@ class Env:
             raise InvalidArgumentError(f"copies must be a positive integer; got {describe(copies)}")
         return CultureCopies(int(copies), backend.initial_states(int(copies)))
 
-    def run_copies(self, duration: float, copies: "CultureCopies", stimulus=None, keys=None):
+    def run_copies(self, duration: float, copies: "CultureCopies", stimulus=None, keys=None, *,
+                   stimulus_step: float | None = None):
         """Advance every copy by `duration` ms in one compiled call (capability `copies`).
 
         **Arguments**
 
-        - `duration`: ms, a positive whole number (copies keep one clock per 1 ms stimulus row).
+        - `duration`: ms, a positive whole number (copies keep one clock per 1 ms noise row).
         - `copies`: from `copy_states`, `run_copies` or `select_copies`.
-        - `stimulus`: None, or `[B, T, n_neurons]` injected current in nA, 1 ms per row (see `run`).
+        - `stimulus`: None, or `[B, T, n_neurons]` injected current in nA, `stimulus_step` ms per row (see `run`).
+        - `stimulus_step`: ms per stimulus row, as in `run` (default 1 ms).
         - `keys`: None (every copy uses `run_key`, i.e. the noise of this Env's own `run`), or
           `[B, 2]` JAX keys: copy b draws exactly the noise of `run(..., key=keys[b])`.
 
@@ -709,16 +714,18 @@ class Env:
         if abs(duration - round(duration)) > 1e-9:
             raise InvalidArgumentError(f"duration must be a whole number of ms for copies; got {duration}")
         count = copies.count
+        step = self._check_stimulus_step(stimulus_step)
         if stimulus is None:
             stimulus = np.zeros((count, 1, self.num_neurons))
-        stimulus = self._check_stimulus(stimulus, duration)
+        stimulus = self._check_stimulus(stimulus, duration, step)
         if stimulus.ndim != 3 or stimulus.shape[0] != count:
             raise InvalidArgumentError(
                 f"stimulus must have shape [{count}, T, {self.num_neurons}] for {count} copies; got {describe(stimulus)}"
             )
         if keys is not None:
             self._check_keys(keys, count, one_for_all=False, name="keys")
-        results, state = backend.run_copies(duration, copies.state, stimulus, keys)
+        options = {} if step == STIMULUS_STEP else {"stimulus_step": step}
+        results, state = backend.run_copies(duration, copies.state, stimulus, keys, **options)
         return self._stamp(results, duration, None), CultureCopies(count, state)
 
     def select_copies(self, which, if_true: "CultureCopies", if_false: "CultureCopies") -> "CultureCopies":
@@ -887,7 +894,7 @@ class Env:
             result = backend.run(length, part if part is None or len(part) else None, **options)
             if scaling is not None and result.it is not None:
                 self._scaling_counts += np.bincount(result.it, minlength=self.num_neurons)
-            if traces is not None:
+            if traces is not None and backend.is_root:
                 applied = None if delivered is None else delivered.window(now - start, end - start)
                 recorded = traces.record(length, result.it, result.t, currents=backend.synaptic_currents(),
                                          stimulation=applied)

@@ -503,7 +503,8 @@ def _add_units(nwbfile, result: RunResult, provenance: dict, start_ms: float) ->
 
     populations = {name: (int(first), int(count)) for name, (first, count) in provenance.get("populations", {}).items()}
     coordinates = np.asarray(provenance.get("neuron_coordinates", np.zeros((0, 4))), dtype=float).reshape(-1, 4)
-    if result.extracellular is None and provenance.get("recorded_spike_gids") is not None:
+    recorded = provenance.get("recorded_spike_gids")  # a list of gids, or "all" (see Env's provenance)
+    if result.extracellular is None and recorded is not None and not isinstance(recorded, str):
         neurons = np.unique(np.concatenate([np.asarray(provenance["recorded_spike_gids"], dtype=np.int64), gids]))
     elif populations:
         neurons = np.concatenate([np.arange(first, first + count) for first, count in populations.values()])

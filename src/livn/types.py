@@ -177,6 +177,8 @@ class RunResult(_Fields):
         for name in ("extracellular", "stimulation"):
             if extras[name] is not None:
                 extras[name] = extras[name].window(start, stop)
+        if extras["provenance"] is not None and extras["provenance"].get("t_start_ms") is not None:
+            extras["provenance"] = {**extras["provenance"], "t_start_ms": extras["provenance"]["t_start_ms"] + start}
         extras.update(duration=stop - start, dt=dt)
         return RunResult(it, t, iv, v, **extras)
 

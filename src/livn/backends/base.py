@@ -138,17 +138,17 @@ class Backend(abc.ABC):
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         """Record the membrane potential (mV) of `gids` every `dt` ms (a multiple of the step)."""
 
+    @abc.abstractmethod
     def record_synaptic_currents(self, gids: np.ndarray | None, dt: float) -> None:
         """From the next run on, record the AMPA and GABA_A currents (nA) of `gids` (sorted int64) every
         `dt` ms (a multiple of the step); `gids` None stops recording them."""
-        raise NotImplementedError(f"the {self.name!r} backend does not record synaptic currents yet")
 
+    @abc.abstractmethod
     def synaptic_currents(self) -> SynapticCurrents | None:
         """The synaptic currents the last `run` recorded (None when not recording them).
 
         Under `mpi`, rank 0 gets every recorded gid's rows; the other ranks may get None.
         """
-        raise NotImplementedError(f"the {self.name!r} backend does not record synaptic currents yet")
 
     # -- running ------------------------------------------------------------------------------
 

@@ -106,7 +106,8 @@ class ExtracellularSettings:
 
     - `fs_hz`: sampling rate, Hz (25 kHz as on common MEA amplifiers).
     - `noise_uv`: RMS of the band-limited recording noise, uV (0 for none).
-    - `noise_band_hz`: (low, high) edges of the noise band, Hz, with 0 < low < high < fs_hz / 2.
+    - `noise_band_hz`: (low, high) edges of the noise band, Hz, with 0 < low < high < fs_hz / 2
+      (default: 300 Hz to 6 kHz, or to 0.4 fs_hz when that is lower, e.g. 4 kHz at 10 kHz).
     - `noise_filter_order`: order of the Butterworth band-pass per edge.
     - `lfp`: add the local field potential proxy (needs the excitatory neurons' synaptic currents).
     - `conductivity`: extracellular conductivity sigma, S/m.
@@ -130,7 +131,7 @@ class ExtracellularSettings:
 
     fs_hz: float = 25000.0
     noise_uv: float = 5.0
-    noise_band_hz: tuple = (300.0, 6000.0)
+    noise_band_hz: tuple | None = None
     noise_filter_order: int = 3
     lfp: bool = True
     conductivity: float = 0.3
@@ -169,8 +170,10 @@ class ExtracellularSettings:
         if isinstance(order, bool) or not isinstance(order, Integral) or not 1 <= order <= 10:
             raise InvalidArgumentError(f"noise_filter_order must be an integer from 1 to 10; got {describe(order)}")
         self._set("noise_filter_order", int(order))
-        band = _pair("noise_band_hz", self.noise_band_hz)
         nyquist = self.fs_hz / 2
+        if self.noise_band_hz is None:  # the spike band, its top below Nyquist at low sampling rates
+            self._set("noise_band_hz", (300.0, min(6000.0, 0.4 * self.fs_hz)))
+        band = _pair("noise_band_hz", self.noise_band_hz)
         if not 0 < band[0] < band[1] < nyquist:
             raise InvalidArgumentError(
                 f"noise_band_hz must be (low, high) Hz with 0 < low < high < fs_hz / 2 = {nyquist:g} Hz; "

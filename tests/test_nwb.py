@@ -347,3 +347,15 @@ def test_an_experiment_audit_trail_exports_with_a_trials_table(s1, tmp_path):
         assert provenance["experiment"]["config"] == config and provenance["seed"] == 4
     bad, _ = critical(path)
     assert not bad, [m.message for m in bad]
+
+    from click.testing import CliRunner
+
+    from livn.cli import main
+
+    outcome = CliRunner().invoke(main, ["experiment", "export", str(tmp_path / "run.h5"), str(path)])
+    assert outcome.exit_code != 0 and "exists" in outcome.output  # never over an existing file unasked
+    outcome = CliRunner().invoke(main, ["experiment", "export", str(tmp_path / "run.h5"), str(path), "--overwrite"])
+    assert outcome.exit_code == 0, outcome.output
+    io, f = read(path)
+    with io:
+        assert len(f.trials) == 2

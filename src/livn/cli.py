@@ -344,5 +344,16 @@ def experiment_show(run_file, plot_path):
     click.echo(f"figure          {plot(audit, plot_path or Path(run_file).with_suffix('.png'))}")
 
 
+@experiment.command("export")
+@click.argument("run_file", metavar="RUN.h5", type=click.Path(exists=True, dir_okay=False))
+@click.argument("nwb_file", metavar="FILE.nwb")
+@click.option("--overwrite", is_flag=True, help="Replace FILE.nwb if it exists.")
+def experiment_export(run_file, nwb_file, overwrite):
+    """Write a run's audit trail to NWB: spikes, delivered stimulation and a trials table."""
+    from livn.nwb import export_experiment
+
+    click.echo(str(export_experiment(run_file, nwb_file, overwrite=overwrite)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

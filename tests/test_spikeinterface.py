@@ -258,16 +258,21 @@ def test_importing_the_integration_does_not_import_spikeinterface():
 
 @pytest.mark.slow
 def test_builtin_sorter_scored_against_ground_truth(s2, tmp_path):
-    """SpikeInterface's "simple" sorter (peak detection, SVD features, isosplit clustering) needs
-    scikit-learn; tridesclous2 and spykingcircus2 also need hdbscan (and torch)."""
+    """SpikeInterface's "simple" sorter (peak detection, SVD features, clustering) on the file-backed
+    recording, scored per neuron with `compare_sorter_to_ground_truth`. It needs scikit-learn
+    (tridesclous2 and spykingcircus2 also need hdbscan, and torch), which livn does not install.
+    Measured with scikit-learn 1.9 on this S2 recording: isosplit clustering fails (singular
+    matrix), k-means with 40 clusters matches 3 neurons with accuracy 0.6-0.71 and none >= 0.8:
+    on a 100 um grid all neurons share one waveform shape and most are seen by one electrode."""
     pytest.importorskip("sklearn", reason="SpikeInterface's built-in sorters need scikit-learn")
     import spikeinterface.comparison as scomp
     import spikeinterface.sorters as ss
 
-    env, result = s2
+    _, result = s2
     sorting = ss.run_sorter("simple", lsi.recording(result), folder=tmp_path / "simple", remove_existing_folder=True,
-                            clusterer="isosplit", seed=0, job_kwargs=JOB)
+                            clusterer="kmeans", clusterer_kwargs={"n_clusters": 40, "random_state": 0}, seed=0,
+                            job_kwargs=JOB, verbose=False)
     comparison = scomp.compare_sorter_to_ground_truth(lsi.ground_truth(result), sorting, exhaustive_gt=True)
-    performance = comparison.get_performance(method="pooled_with_average")
+    accuracy = comparison.get_performance()["accuracy"].astype(float)
     assert sorting.get_num_units() > 0
-    assert 0.0 <= performance["accuracy"] <= 1.0
+    assert accuracy.max() > 0.5  # at least the clearest neuron is found

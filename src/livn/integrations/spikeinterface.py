@@ -483,6 +483,7 @@ def detection_scores(channel_gt, channel_detected, *, delta_time_ms: float = 0.4
         if any(len(pair) != 2 or pair[0] < 0 or pair[1] <= pair[0] for pair in intervals):
             raise InvalidArgumentError(f"frames must be (start, stop) intervals with 0 <= start < stop; got {frames}")
     comparison = require_module("spikeinterface.comparison", "spikeinterface", _FEATURE)
+    require_module("numba", "spikeinterface", "SpikeInterface's comparison of sortings")  # it counts coincidences with numba
     hits = {c: 0 for c in channel_gt.unit_ids}
     truth, detected = dict(hits), dict(hits)
     for start, stop in intervals:

@@ -67,6 +67,17 @@ def test_a_newer_network_replaces_the_older_one(s1_dir):
 
 
 @needs_mpirun
+def test_long_runs_take_every_step_despite_neurons_clock_drift(single_neuron_dir):
+    """NEURON's t is a running sum of 0.1 ms steps that drifts by ~1e-11 ms a step; after ~47 s a window
+    that stopped at the exact end time lost its last step. Every window must take exactly its steps."""
+    env = Env(single_neuron_dir, seed=1, backend="neuron").init().record_voltage(dt=1.0)
+    h = env.backend._rt.h
+    for window in range(60):
+        _, _, _, v = env.run(1000.0)
+        assert v.shape == (1, 1000), window
+        assert h.t == pytest.approx(env.t, abs=1e-4), window
+
+
 def test_two_ranks_give_the_spikes_of_one_process(s2_dir, tmp_path):
     worker_script = Path(worker.__file__)
     result = mpirun(worker_script, "spikes", s2_dir, tmp_path)

@@ -344,13 +344,18 @@ class Env:
         Each trace is the sum of every spike's waveform (amplitude by the point-source law),
         the LFP proxy, noise and the artifacts of electrode stimulation given as `run(..., inputs=...)`
         (see `livn.io.extracellular`). The recording keeps every neuron's spikes as ground truth,
-        whatever `record_spikes` selects. Works with `run` on every backend (single trials; not with
-        batches, `unroll` or `stream`); under MPI (NEURON) rank 0 records, the other ranks' results
-        carry no traces. An existing `file` is refused (a recording never overwrites one).
+        whatever `record_spikes` selects. Works with `run` and `stream` on every backend (single
+        trials; not with batches, `unroll` or `run_copies`): a stream's controller sees each window's
+        traces as `window.result.extracellular`. Under MPI (NEURON) rank 0 records, the other ranks'
+        results carry no traces. An existing `file` is refused (a recording never overwrites one).
         """
         from livn.io import extracellular
 
         self._check_can_change_recording("record_extracellular()")
+        known = [f.name for f in dataclasses.fields(extracellular.ExtracellularSettings)]
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise InvalidArgumentError(f"unknown extracellular setting(s) {unknown}; accepted: {known}")
         options = extracellular.ExtracellularSettings(fs_hz=fs_hz, noise_uv=noise_uv, lfp=lfp, **settings)
         if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(chunk_ms) or chunk_ms < 1 or chunk_ms != round(chunk_ms):
@@ -639,10 +644,6 @@ class Env:
         from livn import streaming
 
         backend = self._backend()
-        if self._extracellular is not None:
-            raise InvalidArgumentError(
-                "record_extracellular() synthesises traces for env.run(); streams do not record them yet"
-            )
         if self._scaling is not None:
             raise InvalidArgumentError(
                 "synaptic scaling is applied between the segments of env.run(); it does not act inside a stream. "
@@ -669,12 +670,32 @@ class Env:
             to_cells=self.cell_stimulus, duration=duration, period=period, controller=controller,
             latency=latency, realtime=realtime, voltage_dt=self._voltage_dt, inputs=inputs,
         )
+        if self._extracellular is not None:
+            driver.on_result = self._stream_traces(driver, period)
         driver.begin()
         backend.stream(duration, period, driver.schedule, driver.on_window)
         recording = self._weight_recording
         if recording is not None and synaptic.on_grid(self.t, recording.dt):  # a stream is sampled at its end only
             recording.add(round(self.t / recording.dt) * recording.dt, backend.synapse_weights())
         return driver.finish()
+
+    def _stream_traces(self, driver, period: float):
+        """`on_result` for a stream: each window's extracellular traces (artifacts of the inputs the driver
+        delivered in it), then only the spikes the user records (the backend records every neuron)."""
+        from livn.stimulation import ElectrodeStimulation
+
+        backend, traces, rows = self.backend, self._extracellular, int(round(period / STIMULUS_STEP))
+
+        def add_traces(index, result):
+            if backend.is_root:
+                delivered = driver.delivered[index * rows:(index + 1) * rows]
+                applied = ElectrodeStimulation(delivered, STIMULUS_STEP, self.io.channel_ids) if delivered.any() else None
+                recorded = traces.record(period, result.it, result.t, currents=backend.synaptic_currents(),
+                                         stimulation=applied)
+                result = result._replace(extracellular=recorded)
+            return self._user_spikes(result)
+
+        return add_traces
 
     # -- copies of the culture (capability `copies`): B cultures stepped in one call -------------
 

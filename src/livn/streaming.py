@@ -215,13 +215,16 @@ class StreamDriver:
     schedule, as on a rig), `channels_of(result) -> (cit, ct)`, `to_cells(inputs uA) -> nA`
     (None without a schedule), `duration`, `period` (ms), `controller`, `latency` (a `Latency`),
     `realtime`, `voltage_dt` (ms, stamped on results with voltage), `inputs`: open-loop electrode
-    inputs (uA, `[rows, n_channels]`) delivered as well, decisions adding to them.
+    inputs (uA, `[rows, n_channels]`) delivered as well, decisions adding to them; `on_result`:
+    None, or `on_result(index, result) -> result`, applied to each window's result before the
+    controller sees it (the Env adds the extracellular traces there).
     """
 
     def __init__(self, *, start: float, n_channels: int, n_neurons: int, channels_of, to_cells, duration: float,
                  period: float, controller, latency: Latency, realtime: bool, voltage_dt: float | None = None,
-                 inputs=None):
+                 inputs=None, on_result=None):
         self.start = start
+        self.on_result = on_result
         self.channels_of = channels_of
         self.to_cells = to_cells
         self.period = period
@@ -253,6 +256,8 @@ class StreamDriver:
         they are computed from `result`.
         """
         result = result._replace(duration=self.period, dt=self.voltage_dt if result.v is not None else None)
+        if self.on_result is not None:
+            result = self.on_result(index, result)
         self.results.append(result)
         if channels is None:
             channels = self.channels_of(result)

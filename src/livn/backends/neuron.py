@@ -619,17 +619,22 @@ class NeuronBackend(NeuronCheckpoints, Backend):
                 values = vector.as_numpy()
                 local[gid] = values[(-start) % every : steps : every].copy()  # on the absolute sampling grid
                 vector.remove(0, vector.size() - 2)  # keep the last value: the next window's first sample
-            parts = rt.world.gather(local)
-            if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
-                iv = np.array([g for g in requested.tolist() if g in local], dtype=np.int64)
-                merged = local
-            else:
-                merged = {gid: trace for part in parts for gid, trace in part.items()}
-                iv = requested.copy()
+            iv, merged = self._gather_rows(requested, local)
             samples = len(range((-start) % every, steps, every))
             v = np.stack([merged[g] for g in iv.tolist()]) if len(iv) else np.zeros((0, samples))
         self._last_currents = self._collect_currents(start, steps) if self._currents is not None else None
         return RunResult(it, t, iv, v)
+
+    def _gather_rows(self, requested: np.ndarray, local: dict) -> tuple[np.ndarray, dict]:
+        """Recorded rows `{gid: values}` of every rank, gathered to rank 0 (collective under MPI).
+
+        Returns `(gids, rows)`: on rank 0 the requested gids and every rank's rows; on the other
+        ranks this rank's recorded gids (in the requested order) and its own rows.
+        """
+        parts = self._rt.world.gather(local)
+        if parts is None:  # not rank 0
+            return np.array([g for g in requested.tolist() if g in local], dtype=np.int64), local
+        return requested.copy(), {gid: row for part in parts for gid, row in part.items()}
 
     def _collect_currents(self, start: int, steps: int) -> SynapticCurrents:
         """The synaptic currents (nA) recorded by a run of `steps` from step `start` (collective under MPI).
@@ -647,13 +652,7 @@ class NeuronBackend(NeuronCheckpoints, Backend):
                 pair.append(values[len(values) - steps :][first:steps:every].copy())
                 vector.resize(0)
             local[gid] = pair
-        parts = self._rt.world.gather(local)
-        if parts is None:  # not rank 0: this rank's recorded gids, in the requested order
-            gids = np.array([g for g in requested.tolist() if g in local], dtype=np.int64)
-            merged = local
-        else:
-            merged = {gid: pair for part in parts for gid, pair in part.items()}
-            gids = requested.copy()
+        gids, merged = self._gather_rows(requested, local)
         samples = len(range(first, steps, every))
         ampa, gaba = (np.stack([merged[g][k] for g in gids.tolist()]) if len(gids) else np.zeros((0, samples))
                       for k in (0, 1))

@@ -15,6 +15,11 @@ process's resident memory (VmRSS) every 0.1 s. Reported, in MB (10^6 bytes):
 
 with wall and CPU time per simulated second and the file size. `--device` says where it ran:
 the recording is synthesised with numpy on the CPU whatever the backend.
+
+`--cost-s S` first measures, side by side in one process, the CPU time of S seconds of the same
+culture without and with traces (in memory, LFP on), `--repeats` times each, alternating, and
+reports the ratio (the cost of recording the synaptic currents and synthesising the traces).
+`--minutes 0` skips the long run.
 """
 
 from __future__ import annotations
@@ -66,9 +71,55 @@ def main(argv=None) -> dict:
     parser.add_argument("--chunk-ms", type=float, default=1000.0)
     parser.add_argument("--backend", default="brian2")
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="the synthesis runs on the CPU")
+    parser.add_argument("--cost-s", type=float, default=0.0, help="seconds of the side-by-side cost run (0: none)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/extracellular_memory.json")
     args = parser.parse_args(argv)
 
+    report = {"system": args.system, "backend": args.backend,
+              "device": f"cpu ({platform.processor() or platform.machine()})"}
+    if args.cost_s > 0:
+        report["cost"] = cost(args)
+    if args.minutes > 0:
+        report["memory"] = memory(args)
+    print(json.dumps(report, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def cost(args) -> dict:
+    """CPU s per simulated s without and with traces, alternating, `repeats` times each."""
+    from livn.env import Env
+    from livn.system import make
+
+    def culture(traces: bool):
+        env = Env(make(args.system), seed=1, backend=args.backend).init().apply_model_defaults().record_spikes()
+        if traces:
+            env.record_extracellular(fs_hz=args.fs, noise_uv=args.noise_uv, lfp=True, chunk_ms=args.chunk_ms)
+        env.run(500.0)  # warm-up: compiled code, buffers
+        return env
+
+    envs = {False: culture(False), True: culture(True)}
+    times = {False: [], True: []}
+    for _ in range(args.repeats):
+        for traces, env in envs.items():
+            env.clear()
+            wall, cpu = time.perf_counter(), time.process_time()
+            env.run(args.cost_s * 1000.0)
+            times[traces].append((time.perf_counter() - wall, time.process_time() - cpu))
+    per_s = {traces: [round(c / args.cost_s, 3) for _, c in runs] for traces, runs in times.items()}
+    return {
+        "seconds": args.cost_s, "repeats": args.repeats,
+        "cpu_s_per_s_without": per_s[False], "cpu_s_per_s_with": per_s[True],
+        "wall_s_per_s_without": [round(w / args.cost_s, 3) for w, _ in times[False]],
+        "wall_s_per_s_with": [round(w / args.cost_s, 3) for w, _ in times[True]],
+        "cpu_ratio_median": round(float(sorted(b / a for a, b in zip(per_s[False], per_s[True]))[args.repeats // 2]), 2),
+    }
+
+
+def memory(args) -> dict:
+    """Peak memory of one long recording streamed to a file."""
     from livn.env import Env
     from livn.system import make
 
@@ -91,7 +142,6 @@ def main(argv=None) -> dict:
         peak = sampler.stop()
         recording = result.extracellular
         report = {
-            "system": args.system, "backend": args.backend, "device": f"cpu ({platform.processor() or platform.machine()})",
             "minutes": args.minutes, "fs_hz": args.fs, "chunk_ms": args.chunk_ms, "channels": len(recording.channel_ids),
             "samples": recording.n_samples, "spikes": int(len(recording.spike_gids)),
             "file_mb": round(os.path.getsize(path) / 1e6, 1),
@@ -101,9 +151,6 @@ def main(argv=None) -> dict:
             "cpu_s_per_simulated_s": round(cpu / (duration / 1000), 3),
         }
         env.extracellular.close()
-    print(json.dumps(report, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 

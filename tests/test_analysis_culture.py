@@ -21,6 +21,7 @@ from livn.analysis import (
     power_spectrum,
     psth,
     recruitment_curve,
+    recruitment_from_counts,
     spike_time_tiling,
     sttc_matrix,
 )
@@ -130,6 +131,19 @@ def test_recruitment_subtracts_the_baseline_scaled_to_the_response_window():
     assert busy.baseline == pytest.approx(1.0)  # 2 spikes in 100 ms -> 1 per 50 ms
     np.testing.assert_allclose(busy.response, quiet.response)
     assert busy.threshold == quiet.threshold
+
+
+def test_one_trial_with_a_spontaneous_burst_is_not_a_threshold():
+    """Ten trials per amplitude; at 1 uA one trial holds a 40-spike burst, the others nothing: its mean
+    (4 spikes) is far above the baseline's standard error but not above the trials' own spread."""
+    amplitudes = np.repeat([1.0, 2.0, 4.0], 10)
+    response = np.zeros(30)
+    response[3] = 40.0
+    response[20:] = 6.0 + np.arange(10) % 3  # 4 uA evokes 6-8 spikes in every trial
+    baseline = np.tile([0.0, 1.0], 15)
+    curve = recruitment_from_counts(amplitudes, response, baseline, scale=1.0)
+    assert curve.response[0] == pytest.approx(3.5) and curve.response[0] > 2 * curve.baseline_se
+    assert curve.threshold == 4.0
 
 
 def test_channel_recruitment_and_sigmoid_absence():

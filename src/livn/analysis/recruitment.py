@@ -58,8 +58,9 @@ class RecruitmentCurve:
       and its standard error (sample std / sqrt(trials); 0 for a single trial).
     - `baseline`, `baseline_se`: mean and standard error over all trials of the baseline
       spikes scaled to the response window (spikes).
-    - `threshold`: the smallest amplitude (uA) whose mean response exceeds `criterion`
-      standard errors of the baseline (and 0), else None.
+    - `threshold`: the smallest amplitude (uA) whose mean response exceeds 0 and `criterion`
+      standard errors of the difference, sqrt(baseline_se^2 + response_se^2), else None (so one
+      trial with a spontaneous burst in it does not make an amplitude count as evoked).
     - `sigmoid`: `SigmoidFit` to the per-trial responses, or None (fewer than 4 amplitudes,
       a flat curve, a fit that did not converge, or one whose rise lies outside the amplitudes tested).
     """
@@ -107,8 +108,8 @@ def recruitment_from_counts(amplitudes, response_spikes, baseline_spikes, scale:
     - `response_spikes`: `[n_trials]` spikes in each trial's response window.
     - `baseline_spikes`: `[n_trials]` spikes in each trial's baseline window.
     - `scale`: response window length over baseline window length (> 0).
-    - `criterion`: standard errors of the baseline that a mean response must exceed to count
-      as evoked (the threshold rule).
+    - `criterion`: standard errors (of the baseline and the response together) that a mean
+      response must exceed to count as evoked (the threshold rule).
 
     **Returns**: `RecruitmentCurve`.
     """
@@ -135,7 +136,7 @@ def recruitment_from_counts(amplitudes, response_spikes, baseline_spikes, scale:
     response_se = np.array([
         net[amplitudes == a].std(ddof=1) / math.sqrt(n) if n > 1 else 0.0 for a, n in zip(values, trials)
     ])
-    above = np.flatnonzero(response > max(criterion * baseline_se, 0.0))
+    above = np.flatnonzero((response > 0) & (response > criterion * np.sqrt(baseline_se**2 + response_se**2)))
     return RecruitmentCurve(
         amplitudes=values,
         trials=trials,
@@ -206,7 +207,7 @@ def recruitment_curve(
     - `response_window`: (start, stop) ms after onset in which spikes count as the response.
     - `baseline_window`: (start, stop) ms relative to onset for the ongoing activity.
     - `gids`: only these neurons' spikes; `None`: all.
-    - `criterion`: standard errors of the baseline for the threshold rule.
+    - `criterion`: standard errors of the difference for the threshold rule (see `RecruitmentCurve`).
 
     **Returns**: `RecruitmentCurve` (responses in spikes per trial, amplitudes uA).
     """

@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--fs", type=float, default=25000.0, help="sampling rate, Hz")
     parser.add_argument("--noise-uv", type=float, default=5.0)
-    parser.add_argument("--chunk-ms", type=float, default=1000.0)
+    parser.add_argument("--chunk-ms", type=float, default=250.0)
     parser.add_argument("--backend", default="brian2")
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="the synthesis runs on the CPU")
     parser.add_argument("--cost-s", type=float, default=0.0, help="seconds of the side-by-side cost run (0: none)")

@@ -290,7 +290,7 @@ def write_report(rows: list[dict], out: Path, args, wall: float) -> str:
 
     conditions = list(dict.fromkeys(r["condition"] for r in rows))
     fig, ax = plt.subplots(figsize=(7, 4))
-    lines = [f"# SAC on Pendulum-v1 through the S1 culture\n",
+    lines = ["# SAC on Pendulum-v1 through the S1 culture\n",
              f"steps per seed: {args.steps}, seeds: {args.seeds}, culture window: {args.duration} ms, "
              f"backend: {args.backend}, episode steps: {args.episode_steps or 200}, evaluation: {args.eval_episodes} episodes every {args.eval_every} steps, "
              f"wall time: {wall:.0f} s\n",

@@ -21,7 +21,7 @@ def make_trial(seed: int, i: int, n_spikes: int = 20_000) -> dict:
     n_stim, n_channels = int(rng.integers(0, 4)), 16
     chunks = [int(rng.integers(0, n_spikes)) for _ in range(int(rng.integers(0, 3)))]
     spikes = [(rng.integers(0, 10_000, n).astype(np.int64), rng.random(n) * 1000) for n in chunks]
-    channels = [({c: rng.integers(0, 100, k := int(rng.integers(0, 50))) for c in range(int(rng.integers(0, 16)))},) for _ in chunks]
+    channels = [({c: rng.integers(0, 100, int(rng.integers(0, 50))) for c in range(int(rng.integers(0, 16)))},) for _ in chunks]
     channels = [(cit, {c: rng.random(len(g)) * 1000 for c, g in cit.items()}) for (cit,) in channels]
     return dict(
         start_ms=float(i * 1000.0 + rng.random()),

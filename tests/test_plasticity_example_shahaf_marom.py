@@ -1,20 +1,14 @@
 """examples/plasticity/shahaf_marom.py: the protocol's bookkeeping with tiny settings (not the effect size)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).parents[1] / "examples" / "plasticity" / "shahaf_marom.py"
+from _examples import load_example
 
 
 @pytest.fixture(scope="module")
 def sm():
-    spec = importlib.util.spec_from_file_location("shahaf_marom_example", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("plasticity/shahaf_marom.py")
 
 
 def test_criterion_is_a_sliding_count(sm):

@@ -4,21 +4,15 @@ Only that each computes its numbers and figure is checked here, not the size of 
 (examples/plasticity/README.md has the measured effects at the documented settings).
 """
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).parents[1] / "examples" / "plasticity"
+from _examples import load_example
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(f"published_{name}", EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example(f"plasticity/{name}.py", f"published_{name}")
 
 
 def test_bimodality_coefficient_reference_values():

@@ -329,13 +329,9 @@ def test_agent_and_random_control(pong):
 
 def test_the_experiment_runs_at_a_tiny_size(tmp_path):
     """examples/plasticity/pong.py computes its numbers and figures (not the size of any effect)."""
-    import importlib.util
-    from pathlib import Path
+    from _examples import load_example
 
-    path = Path(__file__).parents[1] / "examples" / "plasticity" / "pong.py"
-    spec = importlib.util.spec_from_file_location("pong_experiment", path)
-    experiment = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(experiment)
+    experiment = load_example("plasticity/pong.py")
     out = experiment.main(system="S1", seeds=(1,), conditions=("no_plasticity",), duration_s=2.0, window_s=1.0,
                           chance_ticks=5000, figures=str(tmp_path))
     row = out["conditions"]["no_plasticity"]

@@ -4,13 +4,13 @@ The smoke run (`quick=True`, as `--quick`) checks that the script runs end to en
 and figures, not the size of any effect (examples/recording/README.md has the measured numbers).
 """
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _examples import load_example
 
 from livn.analysis import band_power
 from livn.errors import InvalidArgumentError
@@ -21,10 +21,7 @@ SCRIPT = Path(__file__).parents[1] / "examples" / "recording" / "mea_signals.py"
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("mea_signals", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("recording/mea_signals.py")
 
 
 def test_detection_finds_spikes_at_the_noise_threshold(example):

@@ -18,7 +18,8 @@ the recording is synthesised with numpy on the CPU whatever the backend.
 
 `--cost-s S` first measures, side by side in one process, the CPU time of S seconds of the same
 culture without and with traces (in memory, LFP on), `--repeats` times each, alternating, and
-reports the ratio (the cost of recording the synaptic currents and synthesising the traces).
+reports the ratio (the cost of recording the synaptic currents and synthesising the traces);
+not on NEURON, which holds one network per process.
 `--minutes 0` skips the long run.
 """
 
@@ -68,7 +69,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--fs", type=float, default=25000.0, help="sampling rate, Hz")
     parser.add_argument("--noise-uv", type=float, default=5.0)
-    parser.add_argument("--chunk-ms", type=float, default=250.0)
+    parser.add_argument("--chunk-ms", type=float, default=None, help="ms [default: the Env's: 1000, 250 to a file]")
     parser.add_argument("--backend", default="brian2")
     parser.add_argument("--device", default="cpu", choices=["cpu"], help="the synthesis runs on the CPU")
     parser.add_argument("--cost-s", type=float, default=0.0, help="seconds of the side-by-side cost run (0: none)")
@@ -79,6 +80,8 @@ def main(argv=None) -> dict:
     report = {"system": args.system, "backend": args.backend,
               "device": f"cpu ({platform.processor() or platform.machine()})"}
     if args.cost_s > 0:
+        if args.backend == "neuron":
+            parser.error("--cost-s builds two cultures in one process; NEURON holds one network per process")
         report["cost"] = cost(args)
     if args.minutes > 0:
         report["memory"] = memory(args)
@@ -96,7 +99,7 @@ def cost(args) -> dict:
     def culture(traces: bool):
         env = Env(make(args.system), seed=1, backend=args.backend).init().apply_model_defaults().record_spikes()
         if traces:
-            env.record_extracellular(fs_hz=args.fs, noise_uv=args.noise_uv, lfp=True, chunk_ms=args.chunk_ms)
+            env.record_extracellular(fs_hz=args.fs, noise_uv=args.noise_uv, lfp=True, chunk_ms=args.chunk_ms or 1000.0)
         env.run(500.0)  # warm-up: compiled code, buffers
         return env
 
@@ -142,7 +145,7 @@ def memory(args) -> dict:
         peak = sampler.stop()
         recording = result.extracellular
         report = {
-            "minutes": args.minutes, "fs_hz": args.fs, "chunk_ms": args.chunk_ms, "channels": len(recording.channel_ids),
+            "minutes": args.minutes, "fs_hz": args.fs, "chunk_ms": args.chunk_ms or 250.0, "channels": len(recording.channel_ids),
             "samples": recording.n_samples, "spikes": int(len(recording.spike_gids)),
             "file_mb": round(os.path.getsize(path) / 1e6, 1),
             "rss_before_mb": round(before, 1), "rss_peak_mb": round(peak, 1), "growth_mb": round(peak - before, 1),

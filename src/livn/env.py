@@ -324,7 +324,7 @@ class Env:
         return self
 
     def record_extracellular(self, fs_hz: float = 25000.0, noise_uv: float = 5.0, lfp: bool = True, *,
-                             file=None, chunk_ms: float = 250.0, **settings) -> "Env":
+                             file=None, chunk_ms: float | None = None, **settings) -> "Env":
         """Record what the MEA's electrodes see as voltage (uV): from now on every `run` result
         carries `result.extracellular`, a `livn.io.extracellular.ExtracellularRecording`.
 
@@ -336,10 +336,11 @@ class Env:
           synaptic currents (the backend then records them).
         - `file`: None (traces in memory), or an HDF5 path the traces stream to, window by window,
           with bounded memory (for long recordings); results then read it lazily.
-        - `chunk_ms`: runs are synthesised in windows of at most this many ms (a whole number),
-          which bounds memory: per window the backend holds the excitatory neurons' synaptic
-          currents (on NEURON every step's, 2 x 8 bytes x neurons x steps: 32 MB for S3's 800
-          over 250 ms).
+        - `chunk_ms`: runs are synthesised in windows of at most this many ms (a whole number).
+          Default: 1000 ms, or 250 ms with `file` (bounded memory is then the point): per window
+          the backend holds the excitatory neurons' synaptic currents (NEURON every step's,
+          2 x 8 bytes x neurons x steps: 128 MB for S3's 800 over 1 s), while each window costs
+          brian2 a run call (~0.15 s of set-up on S2; `benchmarks/extracellular_memory.py`).
         - `**settings`: the other parameters of `livn.io.extracellular.ExtracellularSettings`
           (waveform, point-source law, LFP proxy, artifacts and blanking).
 
@@ -359,6 +360,8 @@ class Env:
         if unknown:
             raise InvalidArgumentError(f"unknown extracellular setting(s) {unknown}; accepted: {known}")
         options = extracellular.ExtracellularSettings(fs_hz=fs_hz, noise_uv=noise_uv, lfp=lfp, **settings)
+        if chunk_ms is None:
+            chunk_ms = 1000.0 if file is None else 250.0
         if isinstance(chunk_ms, bool) or not isinstance(chunk_ms, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(chunk_ms) or chunk_ms < 1 or chunk_ms != round(chunk_ms):
             raise InvalidArgumentError(f"chunk_ms must be a whole number of ms >= 1; got {describe(chunk_ms)}")

@@ -53,6 +53,25 @@ def atomic_file(path: str | os.PathLike, mode: str = "w"):
         raise
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
+    """A temporary file name next to `path` for a writer that needs a name (HDF5, NWB); on success
+    the file is fsynced and renamed to `path`, on an exception removed (`path` untouched)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def write_json(path: str | os.PathLike, data) -> None:
     """Write `data` as indented JSON to `path`, atomically."""
     with atomic_file(path, "w") as f:

@@ -42,18 +42,17 @@ pynwb is optional: `pip install 'livn[nwb]'`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
 import os
-import tempfile
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from livn._files import atomic_path
 from livn.errors import InvalidArgumentError, describe, require_module
 from livn.types import RunResult
 
@@ -307,26 +306,9 @@ def _write(nwbfile, path: Path) -> None:
     """Write `nwbfile` to a temporary name next to `path`, then rename it to `path`."""
     import pynwb
 
-    with _temporary_next_to(path) as tmp:
+    with atomic_path(path, suffix=".tmp.nwb") as tmp:
         with pynwb.NWBHDF5IO(str(tmp), "w") as io:
             io.write(nwbfile)
-
-
-@contextlib.contextmanager
-def _temporary_next_to(path: Path):
-    """A temporary file name in `path`'s directory, renamed to `path` when the block succeeds."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp.nwb", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # -- building the file ------------------------------------------------------------------------------

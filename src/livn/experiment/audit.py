@@ -39,7 +39,6 @@ dict keys as strings); arrays come back bit for bit (float64 times, int64 ids).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -47,7 +46,6 @@ import os
 import platform
 import re
 import shutil
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,6 +54,7 @@ import h5py
 import numpy as np
 
 import livn
+from livn._files import atomic_path
 from livn.errors import InvalidArgumentError, LivnError, describe
 
 FORMAT, FORMAT_VERSION = "livn.audit", 1
@@ -131,23 +130,11 @@ _LOG = {"time_ms": np.float64, "name": str, "trial": np.int64, "data": str}
 
 def _atomic_h5(path: Path, fill, base: Path | None = None) -> None:
     """Write an HDF5 file under a temporary name (a copy of `base` if given), fsync, rename to `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         if base is not None:
             shutil.copyfile(base, tmp)
         with h5py.File(tmp, "a" if base is not None else "w") as f:
             fill(f)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class AuditTrail:

@@ -58,7 +58,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp"):
     """A temporary file name next to `path` for a writer that needs a name (HDF5, NWB); on success
     the file is fsynced and renamed to `path`, on an exception removed (`path` untouched)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

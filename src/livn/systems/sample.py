@@ -71,9 +71,11 @@ BATCH_MEMORY = 128 * 2**20  # S1, 5 s trials: 200 per batch (larger batches meas
 
 #: Neuron-trials per batch for networks with more neurons than one spike-delivery group.
 #: Under vmap, event-driven delivery costs every trial of a batch as much per step as the
-#: busiest trial, so such networks want small batches. Measured on S2 (100 neurons, 5 s
-#: trials, noise on): 4 trials 1.70, 6 trials 1.88, 12 trials 1.49, 24 trials 1.22 samples/s.
-BATCH_NEURONS = 600
+#: busiest trial, so such networks want small batches. S2 (100 neurons, 5 s trials, noise on),
+#: 2 s runs timed directly, wall s per trial-second: 6 trials 0.028, 12 trials 0.026, 24 trials
+#: 0.033-0.040, one trial alone 0.046 (with `_diffrax_core.BATCH_EVENT_CAPACITY` = 1; with
+#: groups of 16, 6 trials were the best).
+BATCH_NEURONS = 1200
 
 _SHARD = re.compile(r"^(?P<split>[a-z_]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 

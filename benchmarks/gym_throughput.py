@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
-import json
 import multiprocessing
 import os
 import sys

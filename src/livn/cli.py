@@ -230,26 +230,113 @@ def generate(config, out, overwrite):
     comm.print(f"wrote {path} in {time.perf_counter() - started:.1f} s on {comm.size} rank(s)")
 
 
+#: The parameters `_slurm_options` adds; left out of the command the job runs.
+_SLURM_PARAMS = ("slurm_script", "slurm_ranks", "slurm_time", "slurm_partition", "slurm_account", "submit")
+
+
+def _slurm_options(command):
+    """The options that turn `livn systems sample` or `tune` into a Slurm batch job (`livn.systems.slurm`)."""
+    options = [
+        click.option("--slurm", "slurm_script", default=None, metavar="FILE.sbatch",
+                     help="Instead of running, write a Slurm batch script that runs this command under srun."),
+        click.option("--slurm-ranks", type=int, default=None, metavar="N", help="MPI tasks of the job [default: 1]."),
+        click.option("--slurm-time", default=None, metavar="TIME",
+                     help="Time limit of the job: MINUTES, HOURS:MINUTES:SECONDS, DAYS-HOURS, ... "
+                          "(sbatch's formats) [default: the partition's]."),
+        click.option("--slurm-partition", default=None, metavar="NAME", help="Partition of the job."),
+        click.option("--slurm-account", default=None, metavar="NAME", help="Account charged for the job."),
+        click.option("--submit", is_flag=True, help="Submit the --slurm script with sbatch."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _same_command(ctx) -> list[str]:
+    """The arguments the user gave this command (after `livn`), without the Slurm options."""
+    from click.core import ParameterSource
+
+    arguments = [ctx.parent.info_name, ctx.info_name]
+    for param in ctx.command.params:
+        if param.name in _SLURM_PARAMS or ctx.get_parameter_source(param.name) in (None, ParameterSource.DEFAULT):
+            continue
+        value = ctx.params[param.name]
+        if param.is_flag:
+            if param.secondary_opts:
+                arguments.append(param.opts[0] if value else param.secondary_opts[0])
+            elif value:
+                arguments.append(param.opts[0])
+            continue
+        for item in value if param.multiple else [value]:
+            arguments += [param.opts[0], *map(str, item if isinstance(item, tuple) else (item,))]
+    return arguments
+
+
+def _slurm_job(ctx, system: str, extra=(), note: str = "") -> bool:
+    """With --slurm: write this command's batch script (and submit it with --submit) and return True."""
+    from click.core import ParameterSource
+
+    params = ctx.params
+    if params["slurm_script"] is None:
+        stray = [f"--{name.replace('_', '-')}" for name in _SLURM_PARAMS[1:]
+                 if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)]
+        if stray:
+            raise click.UsageError(f"{', '.join(stray)} only apply with --slurm FILE.sbatch")
+        return False
+    import re
+    import shlex
+    from pathlib import Path
+
+    from livn._mpi import world
+    from livn.systems.slurm import SlurmJob, submit, write_script
+
+    job = SlurmJob.create(ranks=1 if params["slurm_ranks"] is None else params["slurm_ranks"],
+                          time=params["slurm_time"], partition=params["slurm_partition"],
+                          account=params["slurm_account"])
+    arguments = _same_command(ctx)
+    arguments += [a for a in extra if a not in arguments]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"livn-{ctx.info_name}-{Path(system).name}")
+    if world().is_root:
+        path = write_script(params["slurm_script"], arguments, job, name, note)
+        click.echo(f"wrote {path}")
+        click.echo(submit(path) if params["submit"] else f"submit it with: sbatch {shlex.quote(str(path))}")
+    return True
+
+
 @systems.command()
 @click.option("--system", "system", required=True, help="A predefined name (S1) or a system directory.")
-@click.option("--budget", type=int, default=200, show_default=True, help="Number of evaluated parameter sets.")
+@click.option("--budget", type=int, default=200, show_default=True,
+              help="Completed evaluations (parameter sets) to reach, stored ones included.")
 @click.option("--targets", "targets", default=None, metavar="FILE.yml", help="Target statistics overriding the defaults.")
 @click.option("--duration", type=float, default=10000.0, show_default=True, help="Simulated time per evaluation, ms.")
 @click.option("--population", type=int, default=None, help="NSGA-II population size [default: min(50, budget / 4)].")
-@click.option("--out", "out", default=None, metavar="DIR", help="Where to write the Pareto front [default: ./livn-tune-SYSTEM].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the optimiser and of the simulations.")
-@click.option("--backend", default=None, help="brian2 or diffrax [default: $LIVN_BACKEND or brian2].")
+@click.option("--out", "out", default=None, metavar="DIR", help="Where to keep the study and write the Pareto front [default: ./livn-tune-SYSTEM].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the optimiser (the simulations use the culture's default seed, 123).")
+@click.option("--backend", default=None, help="brian2 or diffrax [default: diffrax].")
+@click.option("--noise-seeds", type=int, default=1, show_default=True,
+              help="Simulations per evaluation, each with its own noise; the objectives are their means (diffrax).")
+@click.option("--resume", is_flag=True, help="Continue the study in --out (start it if there is none).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 @click.option("--no-promote", is_flag=True, help="Do not write the chosen point into the system directory.")
-def tune(system, budget, targets, duration, population, out, seed, backend, no_promote):
-    """Fit synaptic weights and noise to target culture statistics (NSGA-II; evaluations spread over ranks)."""
+@_slurm_options
+@click.pass_context
+def tune(ctx, system, budget, targets, duration, population, out, seed, backend, noise_seeds, resume, progress,
+         no_promote, **slurm):
+    """Fit synaptic weights and noise to target culture statistics (NSGA-II; evaluations spread over ranks).
+
+    The study is kept in OUT/study.sqlite3; a killed run continues with --resume."""
     from livn._mpi import world
     from livn.systems.tune import TuningPlan, tune as run_tuning
 
     comm = world()
     with comm.together():
         plan = TuningPlan.create(budget=budget, targets=targets, duration=duration, population=population, seed=seed,
-                                 backend=backend)
-    result = run_tuning(system, plan, out=out, promote=not no_promote, comm=comm)
+                                 backend=backend, noise_seeds=noise_seeds)
+    if _slurm_job(ctx, system, extra=["--resume"],
+                  note="Submitting it again continues the study (the command has --resume)."):
+        return
+    result = run_tuning(system, plan, out=out, promote=not no_promote, progress=progress, comm=comm, resume=resume)
     if comm.is_root:
         click.echo(result.report())
 
@@ -274,15 +361,22 @@ def tune(system, budget, targets, duration, population, out, seed, backend, no_p
               help="Pulse width range, whole ms.")
 @click.option("--overwrite", is_flag=True, help="Discard this system's samples in DIR and start again.")
 @click.option("--merge", "merge_only", is_flag=True, help="Only run the final step on DIR (check shards, write README.md).")
-def sample(system, samples, out, test_samples, t_end, trials, seed, model_seed, shard_size, batch_size, splits,
-           max_pulses, amplitude, width, overwrite, merge_only):
+@_slurm_options
+@click.pass_context
+def sample(ctx, system, samples, out, test_samples, t_end, trials, seed, model_seed, shard_size, batch_size, splits,
+           max_pulses, amplitude, width, overwrite, merge_only, **slurm):
     """Sample a dataset of stimulated recordings (resumable; shards spread over ranks)."""
     from livn._mpi import world
     from livn.stimulation import RandomStimulation
     from livn.systems.sample import SamplingPlan, finalize, sample as run_sampling
 
     comm = world()
+    if overwrite and ctx.params["slurm_script"] is not None:
+        raise click.BadParameter("a --slurm job with --overwrite would discard its finished shards each time it is "
+                                 "submitted; delete them first or choose another --out", param_hint="--overwrite")
     if merge_only:
+        if _slurm_job(ctx, system, note="Submitting it again repeats the check."):
+            return
         with comm.together():
             if comm.is_root:
                 finalize(out)
@@ -296,6 +390,8 @@ def sample(system, samples, out, test_samples, t_end, trials, seed, model_seed, 
             tuple(s.strip() for s in splits.split(",") if s.strip()),
             RandomStimulation(max_pulses, amplitude, width),
         )
+    if _slurm_job(ctx, system, note="Submitting it again continues the sampling where it stopped."):
+        return
     started = time.perf_counter()
     path = run_sampling(system, out, plan, overwrite=overwrite, batch_size=batch_size, comm=comm)
     comm.print(f"wrote {path} in {time.perf_counter() - started:.1f} s on {comm.size} rank(s)")

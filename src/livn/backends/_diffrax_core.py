@@ -301,20 +301,24 @@ class Simulator(eqx.Module):
             return in_flight, dataclasses.replace(plastic, arrivals=arrivals, arrival_count=count, w=w, a_post=a_post,
                                                   post_step=post_step)
 
-        # Event by event: the senders in groups of K, as many groups as this step needs (none
-        # in a silent step). The buffer never passes through a conditional, which would copy it.
+        # Event by event: the senders in groups of K, in ascending order, as many groups as this
+        # step needs. Each pass finds its group among the senders not yet delivered, so a silent
+        # step costs only the count. The buffer never passes through a conditional, which would copy it.
         k = self.event_capacity
-        groups = -(-n // k)
-        senders = jnp.nonzero(amount != 0, size=groups * k, fill_value=0)[0]
-        count = jnp.sum(amount != 0)
+        waiting = amount != 0
+        count = jnp.sum(waiting)
 
-        def group(i, in_flight):
-            members = jax.lax.dynamic_slice_in_dim(senders, i * k, k)
-            edges = network.outgoing[members]  # [K, max out-degree], padded with num_edges
-            valid = (edges < num_edges) & ((i * k + jnp.arange(k)) < count)[:, None]
-            return deliver(in_flight, jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
+        def group(i, carry):
+            in_flight, waiting = carry
+            members = jnp.nonzero(waiting, size=k, fill_value=n)[0]  # the next K senders, n = none
+            present = members < n
+            edges = network.outgoing[jnp.minimum(members, n - 1)]  # [K, max out-degree], padded with num_edges
+            valid = (edges < num_edges) & present[:, None]
+            in_flight = deliver(in_flight, jnp.minimum(edges, num_edges - 1).ravel(), valid.ravel())
+            return in_flight, waiting.at[members].set(False, mode="drop")
 
-        return jax.lax.fori_loop(0, self._passes((count + k - 1) // k), group, in_flight), plastic
+        in_flight, _ = jax.lax.fori_loop(0, self._passes((count + k - 1) // k), group, (in_flight, waiting))
+        return in_flight, plastic
 
     # -- plasticity: arrivals and postsynaptic spikes (see `livn.models.plasticity`) ----------------------
 

@@ -14,6 +14,14 @@ MiV-Simulator and the published livn systems:
 - `Population projections` / `Valid population projections`: committed compound
   datatype (`Source`, `Destination` enums) and the list of projections.
 
+The two tables are stored with an *uncommitted* copy of their type, the same bytes:
+`Populations` as (`Start` uint64, `Count` uint32, `Population` enum) and `Valid population
+projections` as (`Source` uint16, `Destination` uint16) holding the labels of `Population
+labels`. The pure-Python reader pyfive (1.3, used by upstream livn where neuroh5 is not
+installed) cannot read a dataset whose type is a committed type, nor a compound whose enum
+member is followed by another member; NeuroH5 itself reads both tables into native structs,
+which these types fill alike. `uses_committed_table_types` tells the older layout apart.
+
 `cells.h5`: `Populations/<pop>/Generated Coordinates/{X,Y,Z} Coordinate/` each hold
 - `Cell Index` (uint32): gid relative to the population's `Start`,
 - `Attribute Pointer` (uint64, one more entry than `Cell Index`): value range of each cell,
@@ -32,6 +40,9 @@ MiV-Simulator and the published livn systems:
 
 and edge attributes by namespace next to `Edges`, e.g.
 `Projections/<post>/<pre>/Connections/distance` (float32, um, one per edge).
+
+`graph.h5`, the single-file variant upstream livn ships, holds the groups of both files
+under one `H5Types`; the readers here take it for either file.
 """
 
 from __future__ import annotations
@@ -112,8 +123,16 @@ def _check_populations(populations: Mapping[str, int]) -> dict[str, tuple[int, i
     return ranges
 
 
+#: Row type of `Valid population projections` as stored: the labels of `Population labels` (see the module doc).
+_PROJECTION_ROW = np.dtype([("Source", np.uint16), ("Destination", np.uint16)])
+
+
 def _write_h5types(f: h5py.File, ranges: dict[str, tuple[int, int]], projections) -> None:
-    """Write the `H5Types` group: population labels, ranges and valid projections."""
+    """Write the `H5Types` group: population labels, ranges and valid projections.
+
+    The committed types are written as NeuroH5 defines them; the tables are stored with
+    uncommitted types of the same layout, so that pyfive reads them (see the module doc).
+    """
     labels = {name: i for i, name in enumerate(ranges)}
     f[POPULATION_LABELS] = h5py.enum_dtype(labels, basetype=np.uint16)
     label_type = f[POPULATION_LABELS].dtype
@@ -122,10 +141,10 @@ def _write_h5types(f: h5py.File, ranges: dict[str, tuple[int, int]], projections
         [(start, count, labels[name]) for name, (start, count) in ranges.items()],
         dtype=f[POPULATION_RANGE].dtype,
     )
-    f.create_dataset(POPULATIONS_TABLE, data=rows, dtype=f[POPULATION_RANGE])
+    f.create_dataset(POPULATIONS_TABLE, data=rows)  # a numpy dtype: stored uncommitted
     f[POPULATION_PROJECTIONS] = np.dtype([("Source", label_type), ("Destination", label_type)])
-    pairs = np.array([(labels[pre], labels[post]) for pre, post in projections], dtype=f[POPULATION_PROJECTIONS].dtype)
-    f.create_dataset(VALID_PROJECTIONS, data=pairs, dtype=f[POPULATION_PROJECTIONS])
+    pairs = np.array([(labels[pre], labels[post]) for pre, post in projections], dtype=_PROJECTION_ROW)
+    f.create_dataset(VALID_PROJECTIONS, data=pairs)
 
 
 def write_cells(path: str | os.PathLike, coordinates: Mapping[str, np.ndarray]) -> Path:
@@ -269,6 +288,8 @@ def write_connections(
 @contextlib.contextmanager
 def _open(path: str | os.PathLike, role: str):
     """Open a NeuroH5 file for reading; turn every h5py/OS failure into a `SystemFileError`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidArgumentError(f"path must be the path of a NeuroH5 {role}; got {describe(path)}")
     path = Path(path)
     if not path.is_file():
         raise MissingSystemFileError(f"no {role}: {path} does not exist")
@@ -350,6 +371,28 @@ def read_population_ranges(path: str | os.PathLike) -> dict[str, tuple[int, int]
     """
     with _open(path, "cells file") as f:
         return _read_ranges(f)
+
+
+def uses_committed_table_types(path: str | os.PathLike) -> bool:
+    """Whether a NeuroH5 file stores its `H5Types` tables with the committed types themselves.
+
+    livn wrote files that way before its tables became readable by pyfive (see the module doc);
+    such files are read by livn all the same. `livn.system.predefined` rebuilds cached systems
+    for which this is True.
+
+    **Arguments**
+
+    - `path`: `cells.h5`, `connections.h5` or `graph.h5`.
+
+    **Returns**
+
+    True if `H5Types/Populations` or `H5Types/Valid population projections` has a committed
+    datatype; False if neither has (or the file has neither table). Raises
+    `MissingSystemFileError` / `SystemFileError` for a missing or unreadable file.
+    """
+    with _open(path, "NeuroH5 file") as f:
+        tables = (f.get(name) for name in (POPULATIONS_TABLE, VALID_PROJECTIONS))
+        return any(isinstance(table, h5py.Dataset) and table.id.get_type().committed() for table in tables)
 
 
 def _read_axis(f: h5py.File, base: str, count: int) -> np.ndarray:

@@ -6,7 +6,8 @@ optionally `connections.h5` (synapses; absent means no connections), `mea.json`
 generated from, seed, livn version and file checksums) and, once tuned,
 `tuned.json`. `livn.system_directory` owns that layout; this module reads
 through it. Directories written by other NeuroH5 tools, without `system.json`,
-are read as well.
+are read as well, and so is the single-file variant upstream livn uses: `graph.h5`
+holding the cells and the connections, read where there is no `cells.h5`.
 
 The predefined systems are the configs shipped with livn (`livn.systems.config`).
 """
@@ -88,10 +89,11 @@ class System:
 
     **Arguments**
 
-    - `uri`: path of the system directory.
+    - `uri`: path of the system directory: `cells.h5` (and `connections.h5` where the
+      culture has synapses), or else `graph.h5` holding both.
 
-    Everything is read and checked on construction: a missing directory or
-    `cells.h5` raises `MissingSystemFileError`, a corrupt file `SystemFileError`,
+    Everything is read and checked on construction: a missing directory, or one with
+    neither `cells.h5` nor `graph.h5`, raises `MissingSystemFileError`, a corrupt file `SystemFileError`,
     and a file that differs from the checksum in `system.json` `ChecksumMismatchError`.
     `System.unconnected(...)` makes a culture of unconnected neurons without a directory.
     """
@@ -149,21 +151,16 @@ class System:
             raise MissingSystemFileError(f"no system directory: {path} does not exist or is not a directory")
         self._path = path
         self._metadata = layout.read_metadata(path)
-        cells = layout.locate(path, layout.CELLS_FILE, self._metadata)
-        if not cells.is_file():
-            raise MissingSystemFileError(f"{path} is not a system directory: it has no {layout.CELLS_FILE}")
+        cells, connections = neuroh5_files(path, self._metadata)
         self.verify()
         ranges, coordinates = neuroh5.read_coordinates(cells)
         self._ranges = ranges
         self._coordinates = _frozen(coordinates)
-        self._projections = self._read_projections()
+        self._projections = {} if connections is None else self._read_projections(connections)
 
     # -- files ------------------------------------------------------------------
 
-    def _read_projections(self) -> dict[tuple[str, str], Projection]:
-        file = layout.locate(self._path, layout.CONNECTIONS_FILE, self._metadata)
-        if not file.is_file():
-            return {}
+    def _read_projections(self, file: Path) -> dict[tuple[str, str], Projection]:
         projections = {}
         for (pre, post), edges in neuroh5.read_projections(file, self._ranges).items():
             order = np.lexsort((edges.source, edges.target))
@@ -264,6 +261,39 @@ class System:
         return f"System({self.name!r}, {self.num_neurons} neurons ({counts}), {len(self._projections)} projections)"
 
 
+def neuroh5_files(directory: str | os.PathLike, metadata: dict | None = None) -> tuple[Path, Path | None]:
+    """The NeuroH5 files of a system directory: which holds the cells, which the connections.
+
+    **Arguments**
+
+    - `directory`: the system directory.
+    - `metadata`: its `system.json` as already read (`livn.system_directory.read_metadata`); read if None.
+
+    **Returns**
+
+    `(cells, connections)`: `cells.h5` and `connections.h5` (None where absent: no
+    synapses) where there is a `cells.h5`; else `(graph.h5, graph.h5)`, the single file
+    holding both. Raises `MissingSystemFileError` naming the files looked for where
+    there is neither `cells.h5` nor `graph.h5`.
+    """
+    if not isinstance(directory, (str, os.PathLike)):
+        raise InvalidArgumentError(f"directory must be the path of a system directory; got {describe(directory)}")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidArgumentError(f"metadata must be the contents of system.json (a dict) or None; got {describe(metadata)}")
+    directory = Path(directory).expanduser()
+    cells = layout.locate(directory, layout.CELLS_FILE, metadata)
+    if cells.is_file():
+        connections = layout.locate(directory, layout.CONNECTIONS_FILE, metadata)
+        return cells, connections if connections.is_file() else None
+    graph = layout.locate(directory, layout.GRAPH_FILE, metadata)
+    if graph.is_file():
+        return graph, graph
+    raise MissingSystemFileError(
+        f"{directory} is not a system directory: it has neither {cells.name} (with {layout.CONNECTIONS_FILE} "
+        f"where there are synapses) nor {graph.name} (cells and connections in one file)"
+    )
+
+
 def check_tuned_parameters(data, source: str = "tuned parameters") -> dict:
     """Validate `{"weights": {name: nS >= 0}, "noise": {"mean": nA, "std": nA >= 0}}`; returns just those keys."""
 
@@ -311,16 +341,23 @@ def _check_name(name) -> str:
 
 
 def _is_built_from(directory: Path, config: dict) -> bool:
-    """True if `directory` is a complete system generated from `config` by this livn version."""
+    """True if `directory` is a complete system generated from `config` by this livn version.
+
+    A system cached before livn stored its NeuroH5 tables with uncommitted types (which
+    pyfive can read, see `livn.neuroh5`) counts as not built, so `predefined` rebuilds it.
+    """
     try:
         metadata = layout.read_metadata(directory)
-    except SystemFileError:
+        if not (
+            metadata is not None
+            and metadata.get("config") == config
+            and metadata.get("livn_version") == livn.__version__
+        ):
+            return False
+        files = {file for file in neuroh5_files(directory, metadata) if file is not None}
+        return not any(neuroh5.uses_committed_table_types(file) for file in files)
+    except SystemFileError:  # MissingSystemFileError included: a half-removed cache is rebuilt too
         return False
-    return (
-        metadata is not None
-        and metadata.get("config") == config
-        and metadata.get("livn_version") == livn.__version__
-    )
 
 
 def predefined(name: str, cache_dir: str | os.PathLike | None = None) -> str:

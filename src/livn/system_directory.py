@@ -8,6 +8,7 @@ through it and `livn.systems.tune` promotes `tuned.json` through it.
 |---|---|---|
 | `cells.h5` | populations and soma coordinates (NeuroH5, see `livn.neuroh5`) | generate |
 | `connections.h5` | synapses (NeuroH5); absent means no connections | generate |
+| `graph.h5` | cells and synapses in one NeuroH5 file, read where there is no `cells.h5` | other tools |
 | `mea.json` | the electrode layout (`livn.io.MEA`) | generate |
 | `tuned.json` | fitted weights and noise (`livn.systems.tune`) | tune |
 | `system.json` | name, config, seed, livn version, SHA-256 of every file above | both |
@@ -62,6 +63,8 @@ from livn.errors import (
 CELLS_FILE = "cells.h5"
 #: Synapses (NeuroH5); optional.
 CONNECTIONS_FILE = "connections.h5"
+#: Cells and synapses in one NeuroH5 file, as upstream livn ships systems; read where there is no `cells.h5`.
+GRAPH_FILE = "graph.h5"
 #: Electrode layout.
 MEA_FILE = "mea.json"
 #: Metadata: name, config, seed, livn version, checksums (and `files`, see above).

@@ -317,7 +317,7 @@ def _slurm_job(ctx, system: str, extra=(), note: str = "") -> bool:
 @click.option("--noise-seeds", type=int, default=1, show_default=True,
               help="Simulations per evaluation, each with its own noise; the objectives are their means (diffrax).")
 @click.option("--resume", is_flag=True, help="Continue the study in --out (start it if there is none).")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal; mpirun's is not, so pass --progress].")
 @click.option("--no-promote", is_flag=True, help="Do not write the chosen point into the system directory.")
 @_slurm_options
 @click.pass_context

@@ -12,9 +12,10 @@ lowering of JAX's threefry primitive then broadcasts the per-row keys to every e
 before hashing; written as broadcasting `jax.numpy` integer operations (the same
 Threefry-2x32 with 20 rounds, Salmon et al. 2011, and the same mantissa-to-float and
 inverse-error-function steps as `jax.random.normal`) XLA fuses the whole draw into one
-loop. On this project's 2-core CPU that halves the cost of 256 copies x 1,000 rows x 110
-draws (`benchmarks/noise_draws.py`). The values are checked against `jax.random.normal`
-in `tests/test_noise_draws.py`.
+loop. Together with drawing a chunk of rows at a time, flat (`_diffrax_core._run_steps`), this
+made the draws of 256 S1 copies over 1 s about three times cheaper; they are still about
+30 % of such a window (`benchmarks/diffrax_step_cost.py`). The values are checked against
+`jax.random.normal` in `tests/test_diffrax_fast_paths.py`.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livn._arrays import is_traced
+from livn._arrays import is_traced, sparse_nonzero
 from livn.backends.base import BATCH, CHECKPOINT, COPIES, NOISE_KEYS, PLASTICITY, STIMULUS_STEP, UNROLL, Backend
 from livn.errors import CheckpointError, InvalidArgumentError
 from livn.types import RunResult, SynapticCurrents
@@ -458,7 +458,7 @@ class DiffraxBackend(Backend):
         """Spikes and voltage of one window that began at step `start`; voltage on the absolute sampling grid."""
         it = t = iv = volt = None
         if self.spike_gids is not None:
-            steps, gids = np.nonzero(np.asarray(spikes))
+            steps, gids = sparse_nonzero(np.asarray(spikes))
             it, t = self.spike_result(gids, steps, 0)
         if self._voltage is not None:
             gids, every = self._voltage

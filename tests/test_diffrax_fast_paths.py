@@ -1,5 +1,6 @@
-"""The diffrax backend's fast paths change no number: its normal draws are JAX's, and ring buffers
-indexed by the window-relative step give the runs of the absolute indexing."""
+"""The diffrax backend's fast paths change no number: its normal draws are JAX's, ring buffers
+indexed by the window-relative step give the runs of the absolute indexing, and spikes are found
+as `np.nonzero` finds them."""
 
 from __future__ import annotations
 
@@ -91,3 +92,16 @@ def test_copies_at_different_steps_equal_their_single_runs(s1_busy):
         _, alone, _ = core._run_compiled(backend.event_simulator, backend.network, state, jnp.asarray(stimulus[b]),
                                          keys[b], 500, 10, offset, False, True, None, False)
         np.testing.assert_array_equal(np.asarray(spikes[b]), np.asarray(alone))
+
+
+@pytest.mark.parametrize("shape,density", [((50000, 11), 0.001), ((1000, 100), 0.05), ((7, 3), 0.5), ((0, 5), 0.1),
+                                           ((13, 1), 0.3), ((9, 9), 0.0), ((4, 4), 1.0)])
+def test_sparse_nonzero_is_numpy_nonzero(shape, density):
+    from livn._arrays import sparse_nonzero
+
+    mask = np.random.default_rng(0).random(shape) < density
+    for a, b in zip(np.nonzero(mask), sparse_nonzero(mask)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    for a, b in zip(np.nonzero(mask.astype(np.float32)), sparse_nonzero(mask.astype(np.float32))):
+        np.testing.assert_array_equal(a, b)

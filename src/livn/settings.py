@@ -6,6 +6,7 @@
 | `LIVN_CACHE_DIR` | cache of predefined systems (and of NEURON mechanisms, below it) | `~/.cache/livn/systems/<version>` |
 | `LIVN_BRIAN2_TARGET` | brian2 code generation: cython or numpy (no compiler needed) | cython |
 | `LIVN_NRNMECH_DIR` | compiled NEURON mechanisms | `$LIVN_CACHE_DIR/nrnmech`, else `~/.cache/livn/nrnmech` |
+| `LIVN_BRIAN2_STANDALONE_DIR` | compiled brian2 programs (`livn.backends.brian2_compiled`) | `$LIVN_CACHE_DIR/brian2_standalone`, else `~/.cache/livn/brian2_standalone` |
 | `LIVN_MPI` | 1, true or yes: treat the process as started by an MPI launcher | unset |
 
 Each function reads its variable at the moment it is called, so a test or a
@@ -22,6 +23,7 @@ BACKEND = "LIVN_BACKEND"
 CACHE_DIR = "LIVN_CACHE_DIR"
 BRIAN2_TARGET = "LIVN_BRIAN2_TARGET"
 NRNMECH_DIR = "LIVN_NRNMECH_DIR"
+BRIAN2_STANDALONE_DIR = "LIVN_BRIAN2_STANDALONE_DIR"
 MPI = "LIVN_MPI"
 
 #: Every variable above with a one-line description (for `livn --help` and the README).
@@ -30,6 +32,7 @@ VARIABLES = {
     CACHE_DIR: "cache of predefined systems; NEURON mechanisms go to its nrnmech/ unless LIVN_NRNMECH_DIR is set",
     BRIAN2_TARGET: "brian2 code generation target: cython (default) or numpy",
     NRNMECH_DIR: "cache of compiled NEURON mechanisms",
+    BRIAN2_STANDALONE_DIR: "cache of compiled brian2 programs for long runs (cpp_standalone)",
     MPI: "1, true or yes: act as if started by an MPI launcher",
 }
 
@@ -58,16 +61,26 @@ def brian2_target() -> str:
     return (_get(BRIAN2_TARGET) or "cython").strip()
 
 
-def nrnmech_dir() -> Path:
-    """Where compiled NEURON mechanisms are cached (see the table above)."""
-    value = _get(NRNMECH_DIR)
+def _compiled_cache(variable: str, folder: str) -> Path:
+    """`$variable` if set, else `$LIVN_CACHE_DIR/folder`, else `~/.cache/livn/folder`, resolved."""
+    value = _get(variable)
     if value is not None:
         root = Path(value)
     elif cache_dir() is not None:
-        root = cache_dir() / "nrnmech"
+        root = cache_dir() / folder
     else:
-        root = Path.home() / ".cache" / "livn" / "nrnmech"
+        root = Path.home() / ".cache" / "livn" / folder
     return root.expanduser().resolve()
+
+
+def nrnmech_dir() -> Path:
+    """Where compiled NEURON mechanisms are cached (see the table above)."""
+    return _compiled_cache(NRNMECH_DIR, "nrnmech")
+
+
+def brian2_standalone_dir() -> Path:
+    """Where compiled brian2 standalone programs are cached (see the table above)."""
+    return _compiled_cache(BRIAN2_STANDALONE_DIR, "brian2_standalone")
 
 
 def mpi_forced() -> bool:

@@ -7,6 +7,11 @@ random generator. brian2 is imported, and its preferences set, when the first
 backend is built (`LIVN_BRIAN2_TARGET` chooses cython or numpy code generation).
 The backend trusts its arguments: `livn.env.Env` validates them.
 
+The network is built by `culture_namespace`, `build_neurons`, `build_synapses` and
+`stimulus_table`, which the compiled path (`livn.backends.brian2_compiled`, brian2's
+cpp_standalone device) builds it with too: the equations, the clock and the synapses are
+defined here only.
+
 Stimulus rows of `stimulus_step` ms become a TimedArray of that dt, read at every step.
 Synaptic currents are recorded, only while asked for, by a StateMonitor of v and the two
 conductances on the voltage's sampling grid; the currents 1e-3 g (E - v) (nA) are computed
@@ -109,6 +114,83 @@ def _rows_bucket(rows: int) -> int:
     return 1 << max(4, int(rows).bit_length())
 
 
+# -- the network, built the same way for the runtime backend and the compiled path -------------------
+
+
+def culture_namespace(model) -> dict:
+    """The model's constants as brian2 quantities, under the names the equations use (no stimulus yet)."""
+    ms, mV = b2.ms, b2.mV
+    receptors = model.receptors
+    return {
+        "C_m": model.membrane_capacitance * b2.nF,
+        "E_ampa": receptors["AMPA"].reversal_potential * mV,
+        "E_gaba": receptors["GABA_A"].reversal_potential * mV,
+        "tau_ampa": receptors["AMPA"].time_constant * ms,
+        "tau_gaba": receptors["GABA_A"].time_constant * ms,
+        "tau_noise": model.noise_time_constant * ms,
+        "tau_rec": model.depression_recovery * ms,
+        "U_dep": model.depression_fraction,
+        "v_peak": model.v_peak * mV,
+        "w_unit": 1.0 * b2.nS,
+    }
+
+
+def build_neurons(network, clock):
+    """The culture's `NeuronGroup` ("livn_neurons") on `clock`, at the lowered network's initial state."""
+    mV = b2.mV
+    neurons = b2.NeuronGroup(
+        network.num_neurons, NEURON_EQUATIONS, threshold="v >= v_peak", reset="v = c; u += d", method="euler",
+        clock=clock, name="livn_neurons",
+    )
+    neurons.a = network.a
+    neurons.b = network.b
+    neurons.c = network.c * mV
+    neurons.d = network.d * mV
+    neurons.v = network.v_init * mV
+    neurons.u = network.u_init * mV
+    return neurons
+
+
+def build_synapses(network, neurons, clock, name: str, plastic: bool = False):
+    """The brian2 `Synapses` of projection `name` ("livn_<name>"): depressing AMPA or plain GABA_A, plastic
+    or not, weights 0 nS."""
+    edges = network.edges_of(name)
+    excitatory = network.receptor_of(name) == "AMPA"
+    model = DEPRESSING_SYNAPSE if excitatory else "w : 1 (constant)\n"
+    on_pre = "g_ampa_post += w*x*w_unit\nx = x*(1 - U_dep)" if excitatory else "g_gaba_post += w*w_unit"
+    extra = {}
+    if plastic:
+        model = model.replace("w : 1 (constant)", "w : 1") + PLASTIC_VARIABLES
+        on_pre += "\n" + ON_PRE_PLASTIC
+        extra["on_post"] = ON_POST_PLASTIC
+    syn = b2.Synapses(neurons, neurons, model, on_pre=on_pre, method="exact", clock=clock, name=f"livn_{name}", **extra)
+    syn.connect(i=network.pre[edges], j=network.post[edges])
+    # whole steps: brian2's queue rounds delay / dt to the nearest step, which is then exact
+    syn.delay = network.delay_steps[edges] * network.dt * b2.ms
+    if excitatory:
+        syn.x = 1.0
+    if plastic:
+        syn.tau_apre = syn.tau_apost = 1 * b2.ms  # placeholders until rules are set
+    return syn
+
+
+def monitor_timing(clock, step: float, dt: float) -> dict:
+    """StateMonitor timing for samples every `dt` ms on the grid of multiples of dt since t = 0: the
+    network's `clock` (integration step `step` ms) when dt is the step, else a clock of its own."""
+    return {"clock": clock} if abs(dt - step) < 1e-12 else {"dt": dt * b2.ms}
+
+
+def stimulus_table(stimulus: np.ndarray | None, num_neurons: int, step: float = STIMULUS_STEP, rows: int | None = None):
+    """The TimedArray "livn_stimulus" the neurons read at every step: `stimulus` ([T, n] nA, rows of `step`
+    ms) padded with zero rows to `rows` (default: T's power-of-two bucket, `_rows_bucket`), so that the
+    current is zero after the stimulus ends (a TimedArray holds its last row)."""
+    count = 0 if stimulus is None else stimulus.shape[0]
+    padded = np.zeros((_rows_bucket(count) if rows is None else rows, num_neurons))
+    if stimulus is not None:
+        padded[:count] = stimulus
+    return b2.TimedArray(padded * b2.nA, dt=step * b2.ms, name="livn_stimulus")
+
+
 class Brian2Backend(Backend):
     """The culture network in brian2 (runtime mode, Cython code generation by default)."""
 
@@ -119,43 +201,17 @@ class Brian2Backend(Backend):
 
     def __init__(self, network, **options):
         super().__init__(network, **options)
-        b2 = _brian2()
-        ms, mV, nF = b2.ms, b2.mV, b2.nF
-        model = network.model
-        n = network.num_neurons
-        receptors = model.receptors
-        self._namespace = {
-            "C_m": model.membrane_capacitance * nF,
-            "E_ampa": receptors["AMPA"].reversal_potential * mV,
-            "E_gaba": receptors["GABA_A"].reversal_potential * mV,
-            "tau_ampa": receptors["AMPA"].time_constant * ms,
-            "tau_gaba": receptors["GABA_A"].time_constant * ms,
-            "tau_noise": model.noise_time_constant * ms,
-            "tau_rec": model.depression_recovery * ms,
-            "U_dep": model.depression_fraction,
-            "v_peak": model.v_peak * mV,
-            "w_unit": 1.0 * b2.nS,
-        }
+        _brian2()
+        self._namespace = culture_namespace(network.model)
         self._set_stimulus(None)
         # One clock for every object: brian2's loop is markedly slower with several clocks.
-        self.clock = b2.Clock(dt=self.dt * ms, name="livn_clock*")
-        neurons = b2.NeuronGroup(
-            n, NEURON_EQUATIONS, threshold="v >= v_peak", reset="v = c; u += d", method="euler",
-            clock=self.clock, name="livn_neurons",
-        )
-        neurons.a = network.a
-        neurons.b = network.b
-        neurons.c = network.c * mV
-        neurons.d = network.d * mV
-        neurons.v = network.v_init * mV
-        neurons.u = network.u_init * mV
-        self.neurons = neurons
-
+        self.clock = b2.Clock(dt=self.dt * b2.ms, name="livn_clock*")
+        self.neurons = build_neurons(network, self.clock)
         self.synapses = {name: self._make_synapses(name, plastic=False) for name in network.projections}
         #: True once the synapses carry plasticity's traces and pathways (built on the first `set_plasticity`).
         self._plastic_structure = False
         self._plasticity = None  # the PlasticSynapses in force, or None
-        self.b2_network = b2.Network(neurons, *self.synapses.values(), name="livn_network")
+        self.b2_network = b2.Network(self.neurons, *self.synapses.values(), name="livn_network")
         self.spike_monitor = None
         self.voltage_monitor = None
         #: StateMonitor of v, g_ampa and g_gaba for the synaptic currents (None: not recording them).
@@ -179,28 +235,7 @@ class Brian2Backend(Backend):
         device.set_random_state(outer)
 
     def _make_synapses(self, name: str, plastic: bool):
-        """The brian2 `Synapses` of projection `name`: depressing AMPA or plain GABA_A, plastic or not."""
-        network, neurons = self.lowered, self.neurons
-        edges = network.edges_of(name)
-        excitatory = network.receptor_of(name) == "AMPA"
-        model = DEPRESSING_SYNAPSE if excitatory else "w : 1 (constant)\n"
-        on_pre = "g_ampa_post += w*x*w_unit\nx = x*(1 - U_dep)" if excitatory else "g_gaba_post += w*w_unit"
-        extra = {}
-        if plastic:
-            model = model.replace("w : 1 (constant)", "w : 1") + PLASTIC_VARIABLES
-            on_pre += "\n" + ON_PRE_PLASTIC
-            extra["on_post"] = ON_POST_PLASTIC
-        syn = b2.Synapses(
-            neurons, neurons, model, on_pre=on_pre, method="exact", clock=self.clock, name=f"livn_{name}", **extra
-        )
-        syn.connect(i=network.pre[edges], j=network.post[edges])
-        # whole steps: brian2's queue rounds delay / dt to the nearest step, which is then exact
-        syn.delay = network.delay_steps[edges] * self.dt * b2.ms
-        if excitatory:
-            syn.x = 1.0
-        if plastic:
-            syn.tau_apre = syn.tau_apost = 1 * b2.ms  # placeholders until rules are set
-        return syn
+        return build_synapses(self.lowered, self.neurons, self.clock, name, plastic)
 
     # -- parameters ---------------------------------------------------------------
 
@@ -234,8 +269,7 @@ class Brian2Backend(Backend):
             self._stored = False
 
     def _sampling(self, dt: float) -> dict:
-        """StateMonitor timing for samples every `dt` ms on the grid of multiples of dt since t = 0."""
-        return {"clock": self.clock} if abs(dt - self.dt) < 1e-12 else {"dt": dt * b2.ms}
+        return monitor_timing(self.clock, self.dt, dt)
 
     def record_voltage(self, gids: np.ndarray, dt: float) -> None:
         if self.voltage_monitor is not None:
@@ -269,12 +303,7 @@ class Brian2Backend(Backend):
 
     def _set_stimulus(self, stimulus: np.ndarray | None, step: float = STIMULUS_STEP) -> None:
         """Put `stimulus` ([T, n] nA, rows of `step` ms) in the TimedArray the neurons read at every step."""
-        n = self.num_neurons
-        rows = 0 if stimulus is None else stimulus.shape[0]
-        padded = np.zeros((_rows_bucket(rows), n))
-        if stimulus is not None:
-            padded[:rows] = stimulus
-        self._namespace["livn_stimulus"] = b2.TimedArray(padded * b2.nA, dt=step * b2.ms, name="livn_stimulus")
+        self._namespace["livn_stimulus"] = stimulus_table(stimulus, self.num_neurons, step)
 
     def _store_initial(self) -> None:
         if not self._stored:

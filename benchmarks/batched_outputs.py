@@ -1,6 +1,6 @@
 """What the per-step output of a batched diffrax run costs: spikes and voltage vs spikes only.
 
-    uv run python benchmarks/batched_outputs.py [--system S1] [--trials 200] [--duration 5000]
+    uv run python benchmarks/batched_outputs.py [--system S1] [--trials 200] [--duration 5000] [--device cpu]
 
 Runs the same batch of noisy trials (one compiled call, `DiffraxBackend.simulate`) with
 the voltage of every neuron and step returned (what a run that records voltage needs)
@@ -14,8 +14,8 @@ import argparse
 import statistics
 import time
 
-import jax
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 from livn.env import Env
 from livn.system import predefined
@@ -27,7 +27,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--duration", type=float, default=5000.0, help="ms per trial")
     parser.add_argument("--repeats", type=int, default=5)
+    add_device_argument(parser)
     args = parser.parse_args()
+    use_device(args.device)
+    import jax  # after use_device: JAX reads the platform when first imported
 
     env = Env(predefined(args.system), backend="diffrax").init().apply_model_defaults()
     stimulus = np.zeros((args.trials, 1, env.num_neurons), np.float32)
@@ -46,7 +49,8 @@ def main() -> None:
             times[voltage].append(once(voltage))
     with_v, without_v = statistics.median(times[True]), statistics.median(times[False])
     steps = int(round(args.duration / env.model.dt))
-    print(f"{args.system}, {args.trials} trials x {args.duration:g} ms ({steps} steps), median of {args.repeats}")
+    print(f"{args.system}, {args.trials} trials x {args.duration:g} ms ({steps} steps), median of {args.repeats}; "
+          f"{device_report()}")
     print(f"spikes and voltage: {with_v:.2f} s   spikes only: {without_v:.2f} s   ratio {with_v / without_v:.2f}x")
     mb = args.trials * steps * env.num_neurons
     print(f"output per batch: {mb * (1 + 4) / 2**20:.0f} MiB with voltage (float32), {mb / 2**20:.0f} MiB without")

@@ -16,7 +16,8 @@ per process; JAX compiles per process), after a warm-up of each path:
 The controller counts the window's spikes per channel and returns a `[period, 16]` input
 (a cheap, realistic decision). Overhead per iteration = (path - simulation) / iterations, in
 wall and in CPU time of the process (the VM's speed drifts by about 30 %, CPU time less
-so). The median over `--repeats` runs is reported. `--device` is recorded (CI and this VM: cpu).
+so). The median over `--repeats` runs is reported. `--device` says where diffrax runs (cpu, gpu
+or auto; brian2 and NEURON always run on the CPU) and each row says what it ran on.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import sys
 import time
 
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 
 def controller(window):
@@ -73,7 +75,7 @@ def measure(backend: str, system: str, duration: float, period: float, repeats: 
         rows[name] = [timed(path) for _ in range(repeats)]
     base_wall = statistics.median(w for w, _ in rows["simulation"])
     base_cpu = statistics.median(c for _, c in rows["simulation"])
-    out = {"backend": backend, "system": system, "duration_ms": duration, "period_ms": period,
+    out = {"backend": backend, "system": system, "device": device_report(), "duration_ms": duration, "period_ms": period,
            "iterations": iterations, "simulation_s": base_wall, "simulation_cpu_s": base_cpu}
     for name in ("stream", "run loop"):
         wall = statistics.median(w for w, _ in rows[name])
@@ -91,30 +93,33 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=2000.0, help="ms per measured path")
     parser.add_argument("--period", type=float, default=5.0, help="ms")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cpu", help="recorded with the results (JAX picks its own device)")
+    add_device_argument(parser)
     parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "SYSTEM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    use_device(args.device)  # the workers inherit it through JAX_PLATFORMS
 
     if args.worker:
         backend, system = args.worker
         print(json.dumps(measure(backend, system, args.duration, args.period, args.repeats)))
         return
 
-    print(f"device: {args.device}; period {args.period:g} ms; {args.duration:g} ms per path; "
-          f"median of {args.repeats}")
-    print("| backend | system | simulation s | stream overhead ms/iter (CPU) | run-loop overhead ms/iter (CPU) |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print(f"--device {args.device}; period {args.period:g} ms; {args.duration:g} ms per path; "
+          f"median of {args.repeats}; {device_report()}")
+    print("| backend | system | simulation s | stream overhead ms/iter (CPU) | run-loop overhead ms/iter (CPU) "
+          "| ran on |")
+    print("| --- | --- | ---: | ---: | ---: | --- |")
     for backend in args.backends:
         for system in args.systems:
             command = [sys.executable, __file__, "--worker", backend, system, "--duration", str(args.duration),
-                       "--period", str(args.period), "--repeats", str(args.repeats)]
+                       "--period", str(args.period), "--repeats", str(args.repeats), "--device", args.device]
             done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "LIVN_BACKEND": backend})
             if done.returncode != 0:
-                print(f"| {backend} | {system} | failed: {done.stderr.strip().splitlines()[-1]} | | |")
+                print(f"| {backend} | {system} | failed: {done.stderr.strip().splitlines()[-1]} | | | |")
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"| {backend} | {system} | {r['simulation_s']:.3f} | {r['stream_overhead_ms']:.3f} "
-                  f"({r['stream_overhead_cpu_ms']:.3f}) | {r['run loop_overhead_ms']:.3f} ({r['run loop_overhead_cpu_ms']:.3f}) |",
+                  f"({r['stream_overhead_cpu_ms']:.3f}) | {r['run loop_overhead_ms']:.3f} ({r['run loop_overhead_cpu_ms']:.3f}) "
+                  f"| {r['device'].split(';')[0]} |",
                   flush=True)
 
 

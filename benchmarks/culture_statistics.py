@@ -11,9 +11,11 @@ warm-up that lets the initial transient pass. Optional weight overrides
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
+from _device import add_device_argument, device_report, use_device
+
+from livn._files import write_json
 from livn.analysis import summarize
 from livn.env import Env
 from livn.system import predefined
@@ -28,7 +30,8 @@ def measure(name: str, duration: float, warmup: float, seed: int, weights: dict)
     it, t, _, _ = env.run(duration)
     wall = time.perf_counter() - started
     summary = summarize(it, t, env.num_neurons, duration).as_dict()
-    return {"system": name, "seed": seed, **summary, "wall_s_per_sim_s": wall / (duration / 1000)}
+    return {"system": name, "seed": seed, "backend": env.backend.name, **summary,
+            "wall_s_per_sim_s": wall / (duration / 1000), "device": device_report()}
 
 
 def main() -> None:
@@ -39,12 +42,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=123)
     parser.add_argument("--weight", action="append", default=[], metavar="PROJECTION=nS")
     parser.add_argument("--json", default=None, help="also write the rows as JSON to this file")
+    add_device_argument(parser)
     args = parser.parse_args()
+    use_device(args.device)  # the backend is LIVN_BACKEND's (diffrax runs on JAX)
     weights = {key: float(value) for key, value in (item.split("=") for item in args.weight)}
 
     rows = [measure(name, args.duration, args.warmup, args.seed, weights) for name in args.systems]
     print(f"Spontaneous activity, {args.duration / 1000:g} s after {args.warmup:g} ms warm-up, seed {args.seed}"
-          + (f", weights {weights}" if weights else ""))
+          + (f", weights {weights}" if weights else "") + f"; {rows[0]['backend'] if rows else ''} backend; "
+          + device_report())
     print()
     print("| system | neurons | mean rate (Hz) | ISI CV | active | bursts/min | spikes in bursts | wall s / sim s |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -55,8 +61,7 @@ def main() -> None:
             f"{r['wall_s_per_sim_s']:.2f} |"
         )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_json(args.json, rows)
 
 
 if __name__ == "__main__":

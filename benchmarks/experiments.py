@@ -1,6 +1,6 @@
 """The shipped experiments (examples/experiments/), run at full length, and what each measured, as markdown.
 
-    uv run python benchmarks/experiments.py [--out DIR] [--quieting-ms 30000]
+    uv run python benchmarks/experiments.py [--out DIR] [--quieting-ms 30000] [--device cpu]
 
 - stimulus_response.yml: recruitment curve and threshold per channel (livn.experiment.analysis.recruitment);
 - activity_clamp.yml: mean rate over each trial's second half and its error from the setpoint, with the
@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import yaml
+from _device import add_device_argument, device_report, use_device
 
 from livn.experiment import read_audit, run_experiment
 from livn.experiment.analysis import burst_rate, population_rate, pulses_delivered, recruitment
@@ -41,7 +42,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/experiments")
     parser.add_argument("--quieting-ms", type=float, default=None, help="override each burst-quieting condition's length")
+    add_device_argument(parser)
     args = parser.parse_args()
+    use_device(args.device)  # where an experiment's diffrax backend would run (the shipped ones use brian2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     timings, lines = [], []
@@ -98,7 +101,7 @@ def main():
     for label, audit in results.items():
         lines.append(f"| {label} | {burst_rate(audit):.1f} | {population_rate(audit):.2f} | {pulses_delivered(audit)} |")
     lines += ["", "### Time", "", f"{date.today()}, {platform.processor() or platform.machine()}, "
-              f"{os.cpu_count()} CPUs, brian2.", "", "| run | simulated s | wall s | CPU s |", "|---|---|---|---|"]
+              f"{os.cpu_count()} CPUs, brian2; {device_report()}.", "", "| run | simulated s | wall s | CPU s |", "|---|---|---|---|"]
     lines += [f"| {name} | {sim:g} | {wall:.1f} | {cpu:.1f} |" for name, wall, cpu, sim in timings]
     print("\n".join(lines))
 

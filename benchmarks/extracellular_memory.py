@@ -13,8 +13,9 @@ process's resident memory (VmRSS) every 0.1 s. Reported, in MB (10^6 bytes):
 - `growth`: `rss_peak - rss_before`, the memory the recording costs (the figure held to 200 MB);
 - `tracemalloc_peak`: the peak of Python-tracked allocations (numpy included) during the run;
 
-with wall and CPU time per simulated second and the file size. `--device` says where it ran:
-the recording is synthesised with numpy on the CPU whatever the backend.
+with wall and CPU time per simulated second and the file size. `--device` says where diffrax
+runs (brian2 and NEURON run on the CPU); the recording is synthesised with numpy on the CPU
+whatever the backend. The report says what ran where.
 
 `--cost-s S` first measures, side by side in one process, the CPU time of S seconds of the same
 culture without and with traces (in memory, LFP on), `--repeats` times each, alternating, and
@@ -28,12 +29,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
 import tracemalloc
 from pathlib import Path
+
+from _device import add_device_argument, device_report, use_device
+
+from livn._files import write_json
 
 
 def rss_mb() -> float:
@@ -71,23 +75,24 @@ def main(argv=None) -> dict:
     parser.add_argument("--noise-uv", type=float, default=5.0)
     parser.add_argument("--chunk-ms", type=float, default=None, help="ms [default: the Env's: 1000, 250 to a file]")
     parser.add_argument("--backend", default="brian2")
-    parser.add_argument("--device", default="cpu", choices=["cpu"], help="the synthesis runs on the CPU")
+    add_device_argument(parser)
     parser.add_argument("--cost-s", type=float, default=0.0, help="seconds of the side-by-side cost run (0: none)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/extracellular_memory.json")
     args = parser.parse_args(argv)
+    use_device(args.device, jax_needed=args.backend == "diffrax")
 
-    report = {"system": args.system, "backend": args.backend,
-              "device": f"cpu ({platform.processor() or platform.machine()})"}
+    report = {"system": args.system, "backend": args.backend}
     if args.cost_s > 0:
         if args.backend == "neuron":
             parser.error("--cost-s builds two cultures in one process; NEURON holds one network per process")
         report["cost"] = cost(args)
     if args.minutes > 0:
         report["memory"] = memory(args)
+    report["device"] = device_report()  # after the runs: names JAX's device where diffrax ran
     print(json.dumps(report, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     return report
 
 

@@ -1,6 +1,6 @@
 """How good are the diffrax backend's gradients? Jacobians against finite differences.
 
-    uv run python benchmarks/gradients.py
+    uv run python benchmarks/gradients.py [--device cpu]
 
 S2 is driven with constant currents (10 uA on all 16 electrodes) for 200 ms. For
 channel 3's amplitude, the script compares the column of the Jacobian of the
@@ -12,9 +12,10 @@ It then checks a voltage loss on S1 against float64 central differences.
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
+import argparse
+
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 from livn.env import Env
 from livn.system import predefined
@@ -23,6 +24,9 @@ DURATION = 200
 
 
 def rate_jacobian_column(transmission_gradients: bool, channel: int = 3):
+    import jax
+    import jax.numpy as jnp
+
     options = {"transmission_gradients": transmission_gradients}
     env = Env(predefined("S2"), backend="diffrax", backend_options=options).init()
     env.apply_model_defaults()
@@ -42,6 +46,9 @@ def rate_jacobian_column(transmission_gradients: bool, channel: int = 3):
 
 
 def voltage_gradient_error() -> float:
+    import jax
+    import jax.numpy as jnp
+
     with jax.enable_x64(True):
         env = Env(predefined("S1"), backend="diffrax").init().apply_model_defaults()
         env.set_noise(0.0, 0.0)
@@ -59,6 +66,9 @@ def voltage_gradient_error() -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_device_argument(parser)
+    use_device(parser.parse_args().device)  # before the functions below import JAX
     for transmission in (False, True):
         jacobian, finite = rate_jacobian_column(transmission)
         label = "with transmission surrogate" if transmission else "default (readout only)"
@@ -68,6 +78,7 @@ def main() -> None:
         print("  finite diff     :", np.round(finite).astype(int).tolist())
         print(f"  channels whose sign agrees: {agree:.0%}")
     print(f"S1 voltage loss, float64: max relative error of jax.grad vs central differences {voltage_gradient_error():.1e}")
+    print(device_report())
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 
+from _device import add_device_argument, device_report, use_device
 from closed_loop import timed  # (wall s, CPU s) of one call; this directory is on sys.path when run as a script
 
 
@@ -55,7 +56,8 @@ def measure(backend: str, system: str, duration: float, repeats: int) -> dict:
     def median(samples, index):
         return statistics.median(s[index] for s in samples)
 
-    result = {"backend": backend, "system": system, "duration_ms": duration, "repeats": repeats}
+    result = {"backend": backend, "system": system, "duration_ms": duration, "repeats": repeats,
+              "device": device_report()}
     for name, samples in (("off_plain", plain), ("off", off), ("on", on)):
         result[f"{name}_wall_s"] = median(samples, 0)
         result[f"{name}_cpu_s"] = median(samples, 1)
@@ -70,19 +72,20 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", default=["S2", "S3"])
     parser.add_argument("--duration", type=float, default=2000.0, help="ms per timed run")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--device", default="cpu", help="recorded with the results (JAX picks its own device)")
+    add_device_argument(parser)
     parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "SYSTEM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    use_device(args.device)  # the workers are told too (--device) and inherit JAX_PLATFORMS
     if args.worker:
         print(json.dumps(measure(args.worker[0], args.worker[1], args.duration, args.repeats)))
         return
     print(f"{'backend':8} {'system':6} {'off plain wall/cpu s':>22} {'off wall/cpu s':>16} {'on wall/cpu s':>16} "
-          f"{'on/off wall':>11} {'on/off cpu':>10}")
+          f"{'on/off wall':>11} {'on/off cpu':>10}  ran on")
     for backend in args.backends:
         for system in args.systems:
             done = subprocess.run(
                 [sys.executable, __file__, "--worker", backend, system, "--duration", str(args.duration),
-                 "--repeats", str(args.repeats)],
+                 "--repeats", str(args.repeats), "--device", args.device],
                 capture_output=True, text=True, env={**os.environ, "LIVN_BACKEND": backend}, check=False,
             )
             if done.returncode != 0:
@@ -91,8 +94,8 @@ def main() -> None:
             r = json.loads(done.stdout.strip().splitlines()[-1])
             print(f"{backend:8} {system:6} {r['off_plain_wall_s']:10.3f}/{r['off_plain_cpu_s']:<10.3f} "
                   f"{r['off_wall_s']:7.3f}/{r['off_cpu_s']:<7.3f} {r['on_wall_s']:7.3f}/{r['on_cpu_s']:<7.3f} "
-                  f"{r['ratio_wall']:11.2f} {r['ratio_cpu']:10.2f}", flush=True)
-    print(f"device: {args.device}")
+                  f"{r['ratio_wall']:11.2f} {r['ratio_cpu']:10.2f}  {r['device'].split(';')[0]}", flush=True)
+    print(f"--device {args.device}; {device_report()}")
 
 
 if __name__ == "__main__":

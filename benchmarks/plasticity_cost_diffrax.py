@@ -21,8 +21,8 @@ All run a warm-up of `--warmup` ms (compilation and the onset transient,
 untimed), then timed `env.run(T)` calls alternate between them, and the table
 gives the medians as seconds per simulated second (s/s), by wall clock and by
 process CPU time, and the ratios to *static* (the issue's limit: at most 2x).
-All are in float32 (JAX's default) on the CPU; mean rates are reported next to
-the times.
+All are in float32 (JAX's default), on the device `--device` chooses (cpu by
+default); mean rates are reported next to the times.
 
 With `--batch B`, each timed call is a batch of B trials of T ms (`run` with a
 `[B, T, n]` stimulus of zeros and B noise keys), also alternated.
@@ -31,13 +31,14 @@ With `--batch B`, each timed call is a batch of B trials of T ms (`run` with a
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
+from _device import add_device_argument, device_report, use_device
+
+from livn._files import write_json
 
 
 def timed(call):
@@ -129,18 +130,17 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--warmup", type=float, default=500.0, help="ms simulated before timing")
     parser.add_argument("--batch", type=int, default=0, help="also time batches of this many trials")
     parser.add_argument("--json", help="write the rows to this file")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
-
-    import jax
+    use_device(args.device)
 
     rows = [measure(name, args.duration, args.repeats, args.warmup, args.batch) for name in args.systems]
-    machine = platform.processor() or platform.machine()
-    print(f"diffrax backend, JAX {jax.__version__} on {jax.devices()[0]}; {machine}, {os.cpu_count()} CPUs; "
-          f"load average before the last system: {os.getloadavg()}")
+    for row in rows:
+        row["device"] = device_report()
+    print(f"diffrax backend, {device_report()}; load average before the last system: {os.getloadavg()}")
     print(table(rows))
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(rows, handle, indent=1)
+        write_json(args.json, rows)
     return rows
 
 

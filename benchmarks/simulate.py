@@ -5,7 +5,11 @@ uv run python benchmarks/simulate.py                        # S1..S4, 2 s (S4: 1
 uv run python benchmarks/simulate.py --systems S3 --duration 5000 --repeats 5 --json s3.json
 uv run python benchmarks/simulate.py --fresh-cache          # also time Cython compilation from scratch
 uv run python benchmarks/simulate.py --backend neuron       # NEURON on 1 and 2 MPI ranks next to brian2
+uv run python benchmarks/simulate.py --backend diffrax --device gpu   # the JAX backend on a GPU
 ```
+
+`--device` says where diffrax (JAX) runs; brian2 and NEURON run on the CPU, so `gpu` is
+refused for them. Every table and JSON says what ran where.
 
 For every system it builds two networks, side by side in one fresh Python process:
 
@@ -40,6 +44,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 from livn.system import KNOWN_SYSTEMS
 
@@ -216,6 +221,7 @@ def benchmark(name: str, duration: float, warmup: float, repeats: int, seed: int
         "duration_ms": duration,
         "warmup_ms": warmup,
         "repeats": repeats,
+        "device": device_report(),
     }
 
     # Cold: build + first run (compiles the Cython code objects unless cached).
@@ -296,6 +302,7 @@ def machine_info() -> dict:
         "codegen_target": "cython",
         "cython_cache": cython_cache_dir(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "device": device_report(),
     }
 
 
@@ -312,7 +319,7 @@ def markdown(results: list[dict], info: dict, command: str, fresh: bool) -> str:
         f"`{command}`",
         "",
         (
-            f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['platform']}; "
+            f"Machine: {info['nproc']} CPUs ({info['cpu']}), {info['platform']}; ran on: {info['device']}; "
             f"Python {info['python']}, brian2 {info['brian2']}, NumPy {info['numpy']}, Cython {info['cython']}; "
             f"target {info['codegen_target']}, {cache_note(fresh)}; load average before: "
             f"{', '.join(f'{x:.2f}' for x in info['load_average'] or ())}."
@@ -370,7 +377,8 @@ def run_in_subprocess(name: str, duration: float, args) -> dict:
         out = Path(tmp) / "result.json"
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--duration", str(duration),
                    "--warmup", str(args.warmup), "--repeats", str(args.repeats),
-                   "--call-repeats", str(args.call_repeats), "--seed", str(args.seed), "--json", str(out)]
+                   "--call-repeats", str(args.call_repeats), "--seed", str(args.seed), "--json", str(out),
+                   "--device", args.device]
         if args.fresh_cache:
             command.append("--fresh-cache")
         subprocess.run(command, check=True)
@@ -425,14 +433,13 @@ def benchmark_diffrax(names, duration: float, repeats: int, seed: int) -> dict:
     timed_jax(lambda: env.backend.simulate(1000.0, stimulus[0], keys[0])[1])
     sequential = timed_jax(lambda: [env.backend.simulate(1000.0, stimulus[i], keys[i])[1] for i in range(trials)])
     batch = {"trials": trials, "trial_ms": 1000, "batched_s": batched, "sequential_s": sequential}
-    return {"jax": jax.__version__, "device": str(jax.devices()[0]), "speed": speed, "gradient": gradient,
+    return {"jax": jax.__version__, "device": device_report(), "speed": speed, "gradient": gradient,
             "batch": batch, "duration_ms": duration}
 
 
 def markdown_diffrax(result: dict, info: dict, command: str) -> str:
     lines = [
-        f"diffrax backend, JAX {result['jax']} on {result['device']}; {info.get('cpu', '?')}, "
-        f"{info.get('nproc', '?')} cores. Command: `{command}`",
+        f"diffrax backend, {result['device']}. Command: `{command}`",
         "",
         f"| system | neurons | compile (s) | wall s per simulated s ({result['duration_ms']:g} ms runs) | target |",
         "|---|---:|---:|---:|---|",
@@ -496,6 +503,7 @@ def env_worker(name: str, backend: str, duration: float, warmup: float, repeats:
             "wall_per_sim_s": statistics.median(walls) / seconds,
             "cpu_per_sim_s_per_rank": [statistics.median(c) / seconds for c in all_cpus],
             "rate_hz": spikes / (env.num_neurons * seconds * repeats), "spike_digest": digest.hexdigest(),
+            "device": device_report(),
         }))
 
 
@@ -505,7 +513,7 @@ def run_env_worker(name: str, backend: str, ranks: int, duration: float, args) -
         out = Path(tmp) / "result.json"
         command = [sys.executable, str(Path(__file__).resolve()), "--env-worker", name, "--backend", backend,
                    "--duration", str(duration), "--warmup", str(args.warmup), "--repeats", str(args.repeats),
-                   "--seed", str(args.seed), "--json", str(out)]
+                   "--seed", str(args.seed), "--json", str(out), "--device", args.device]
         if backend == "neuron":
             command = [str(Path(sys.executable).parent / "mpirun"), "-n", str(ranks), *command]
         subprocess.run(command, check=True)
@@ -535,7 +543,7 @@ def markdown_neuron(rows: list[dict], info: dict, command: str) -> str:
     lines = [
         f"`{command}`",
         "",
-        f"Machine: {info['nproc']} CPUs ({info['cpu']}); load average before: "
+        f"Machine: {info['nproc']} CPUs ({info['cpu']}); ran on: {info['device']}; load average before: "
         f"{', '.join(f'{x:.2f}' for x in info['load_average'] or ())}.",
         "",
         "| system | neurons | T (ms) | brian2 (s/s) | NEURON 1 rank (s/s) | NEURON 2 ranks (s/s) | speedup 1 -> 2 ranks "
@@ -591,7 +599,9 @@ def main(argv=None) -> int:
                         help="--backend neuron: rounds of (brian2, 1 rank, 2 ranks); medians are reported")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # one system, in this process
     parser.add_argument("--env-worker", default=None, help=argparse.SUPPRESS)  # one system through Env
+    add_device_argument(parser)
     args = parser.parse_args(argv)
+    use_device(args.device, jax_needed=args.backend == "diffrax")
     if args.repeats < 1 or args.call_repeats < 1 or args.rounds < 1:
         parser.error("--repeats, --call-repeats and --rounds must be >= 1")
     if args.duration is not None and args.duration <= 0:

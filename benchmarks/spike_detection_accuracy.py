@@ -36,6 +36,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 K = 5.0
 JOB = {"n_jobs": 1, "progress_bar": False}
@@ -107,7 +108,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5000.0, help="ms")
     parser.add_argument("--noise", type=float, nargs="+", default=[2.0, 5.0, 10.0, 20.0, 40.0], help="uV")
     parser.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the rows")
+    add_device_argument(parser)
     args = parser.parse_args()
+    use_device(args.device, jax_needed=False)  # brian2 and SpikeInterface: CPU only
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     import spikeinterface
@@ -127,7 +130,7 @@ def main() -> None:
         rows.append(row)
         print(f"noise {noise_uv:g} uV done", flush=True)
     header = (f"{args.system}, seed {args.seed}, {args.duration:g} ms at 25 kHz, {len(spikes[0])} spikes of "
-              f"{env.num_neurons} neurons; detect_peaks by_channel, neg, threshold {K:g} x MAD")
+              f"{env.num_neurons} neurons; detect_peaks by_channel, neg, threshold {K:g} x MAD; {device_report()}")
     print(header)
     for where in ("quiet", "all"):
         label = "quiet stretches (away from network bursts)" if where == "quiet" else "whole recording"
@@ -135,7 +138,7 @@ def main() -> None:
     write_json(args.json, {"description": header, "system": args.system, "seed": args.seed, "duration_ms": args.duration,
                            "spikes": int(len(spikes[0])), "neurons": int(env.num_neurons),
                            "spikeinterface": spikeinterface.__version__, "python": platform.python_version(),
-                           "rows": rows})
+                           "device": device_report(), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _device import add_device_argument, device_report, use_device
 
 CONDITIONS = ("sac_culture", "random_stimulation", "sac_direct")
 
@@ -294,6 +295,7 @@ def write_report(rows: list[dict], out: Path, args, wall: float) -> str:
              f"steps per seed: {args.steps}, seeds: {args.seeds}, culture window: {args.duration} ms, "
              f"backend: {args.backend}, episode steps: {args.episode_steps or 200}, evaluation: {args.eval_episodes} episodes every {args.eval_every} steps, "
              f"wall time: {wall:.0f} s\n",
+             f"ran on: {device_report()}\n",
              "| condition | final mean return ± std over seeds | per seed | CPU s per seed |", "|---|---|---|---|"]
     for condition in conditions:
         sub = [r for r in rows if r["condition"] == condition]
@@ -334,7 +336,9 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="diffrax")
     parser.add_argument("--conditions", nargs="+", default=None, help=f"subset of {CONDITIONS} (+ sac_culture_replay)")
     parser.add_argument("--out", type=Path, default=Path("rl-results"))
+    add_device_argument(parser)  # where JAX runs: SAC (skrl) and the diffrax culture
     args = parser.parse_args(argv)
+    use_device(args.device)
     if args.quick:
         args.seeds, args.steps, args.eval_every, args.eval_episodes = 1, 64, 64, 1
         args.learning_starts, args.pretrain_updates, args.duration, args.batch_size = 32, 10, 20.0, 32

@@ -25,6 +25,12 @@ Cache layout: `<cache>/<key>/` is brian2's project directory plus `livn.json` (w
 reads and writes). It is built in a temporary directory beside it and renamed into place, so
 concurrent builders never leave half a program; the first rename wins and the others use it.
 
+Threads: `threads` OpenMP threads (default: every core this process may use; 1 builds the program
+without OpenMP). The threads meet at barriers several times per 0.1 ms step, so on a machine whose
+cores are already busy (oversubscribed) a multi-threaded program can be tens of times slower than
+one thread: S3 on 2 loaded cores took 38 wall s per simulated s with 2 threads
+(`benchmarks/brian2_compiled.py`). Use `threads=1` on shared machines.
+
 Noise: the compiled program draws from its own generator (Mersenne Twister per thread), not the
 runtime backend's, so with noise only statistics agree; noise-free, the spikes are the runtime
 path's (same gids and step times).
@@ -34,6 +40,7 @@ Units: time ms, injected current nA, weights nS, noise nA.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -70,8 +77,10 @@ class CompiledBuildError(LivnError, RuntimeError):
     """brian2 could not generate or compile the standalone program (its output is in the message)."""
 
 
+@functools.lru_cache(maxsize=1)
 def _code_version() -> str:
-    """livn's version and the source of the two modules that define the compiled network."""
+    """livn's version and the source of the two modules that define the compiled network, as the
+    first build or run of this process read them (an edit while a process runs does not change its keys)."""
     import livn
     from livn.backends import brian2 as runtime
 
@@ -81,6 +90,7 @@ def _code_version() -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
 def _brian2_version() -> str:
     from importlib.metadata import version
 
@@ -316,7 +326,8 @@ def _generate(directory: Path) -> None:
     network, duration = request["network"], request["duration"]
     b2 = runtime._brian2()
     b2.set_device("cpp_standalone", build_on_run=False, directory=str(directory))
-    b2.prefs.devices.cpp_standalone.openmp_threads = request["threads"]
+    # One thread: no OpenMP at all (no parallel regions, no barriers at every step).
+    b2.prefs.devices.cpp_standalone.openmp_threads = request["threads"] if request["threads"] > 1 else 0
     device = b2.get_device()
 
     namespace = runtime.culture_namespace(network.model)

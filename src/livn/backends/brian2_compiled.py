@@ -23,7 +23,8 @@ they need no brian2 in the caller at all.
 
 Cache layout: `<cache>/<key>/` is brian2's project directory plus `livn.json` (what the program
 reads and writes). It is built in a temporary directory beside it and renamed into place, so
-concurrent builders never leave half a program; the first rename wins and the others use it.
+concurrent builders never leave half a program; the first rename wins and the others use it. The key
+includes the processor model (brian2 compiles with -march=native).
 
 Threads: `threads` OpenMP threads (default: every core this process may use; 1 builds the program
 without OpenMP). The threads meet at barriers several times per 0.1 ms step, so on a machine whose
@@ -55,7 +56,6 @@ from pathlib import Path
 import numpy as np
 
 from livn import settings
-from livn._files import atomic_directory
 from livn.backends.base import STIMULUS_STEP
 from livn.errors import InvalidArgumentError, LivnError, describe, numeric_array
 from livn.types import RunResult
@@ -95,6 +95,21 @@ def _brian2_version() -> str:
     from importlib.metadata import version
 
     return version("brian2")
+
+
+@functools.lru_cache(maxsize=1)
+def _host() -> str:
+    """The processor: programs are compiled with -march=native (brian2's default), so a cache shared
+    between machines keeps one program per processor model."""
+    import platform
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{platform.machine()} {model}"
 
 
 def _default_threads() -> int:
@@ -171,6 +186,7 @@ class CompiledCulture:
         digest.update(repr((self._steps(duration), round(stimulus_step / self.network.dt), self.threads)).encode())
         digest.update(_code_version().encode())
         digest.update(_brian2_version().encode())
+        digest.update(_host().encode())
         return digest.hexdigest()[:32]
 
     def program(self, duration: float, stimulus_step: float = STIMULUS_STEP) -> Path:
@@ -187,21 +203,30 @@ class CompiledCulture:
             "network": self.network, "duration": duration, "stimulus_step": stimulus_step,
             "threads": self.threads,
         }
+        # Not `livn._files.atomic_directory`: that replaces a directory which appeared meanwhile, and a
+        # concurrent builder's program may be running from it. os.rename onto a non-empty directory fails
+        # instead, so the first finished build stays and later ones are dropped.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
         try:
-            with atomic_directory(path) as tmp:
-                (tmp / "request.pkl").write_bytes(pickle.dumps(request))
-                done = subprocess.run(
-                    [sys.executable, "-m", "livn.backends.brian2_compiled", str(tmp)],
-                    capture_output=True, text=True,
+            (tmp / "request.pkl").write_bytes(pickle.dumps(request))
+            done = subprocess.run(
+                [sys.executable, "-m", "livn.backends.brian2_compiled", str(tmp)], capture_output=True, text=True,
+            )
+            if done.returncode != 0 or not (tmp / MANIFEST).is_file():
+                raise CompiledBuildError(
+                    f"building the brian2 standalone program failed (exit {done.returncode}):\n"
+                    f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
                 )
-                if done.returncode != 0 or not (tmp / MANIFEST).is_file():
-                    raise CompiledBuildError(
-                        f"building the brian2 standalone program failed (exit {done.returncode}):\n"
-                        f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
-                    )
-                (tmp / "request.pkl").unlink()
-        except FileExistsError:
-            pass  # another process finished the same program first: use theirs
+            (tmp / "request.pkl").unlink()
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, path)
+            except OSError:
+                if not (path / MANIFEST).is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # a failed build, or the copy a concurrent builder beat
         self.builds += 1
 
     # -- running -----------------------------------------------------------------------------

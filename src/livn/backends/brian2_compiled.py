@@ -34,9 +34,9 @@ one thread: S3 on 2 loaded cores took 38 wall s per simulated s with 2 threads
 
 Noise: the compiled program draws from its own generators (a Mersenne Twister per thread, thread k
 seeded with seed + 1000003 k). With one thread and the Env's seed its draws were those of the runtime
-path (numpy's Mersenne Twister with the same seed and the same polar Gaussian), and the noisy spikes
-equal (seen on S1, S3 and S4 with brian2 2.9; brian2 does not promise it); with more threads only the
-statistics agree. Noise-free, the spikes are the runtime path's (same gids and step times).
+path (numpy's Mersenne Twister with the same seed and the same polar Gaussian): equal noisy spikes on
+S1 (200 ms), equal spike counts on S3 and S4 (1 s), with brian2 2.9; brian2 does not promise it. With
+more threads only the statistics agree. Noise-free, the spikes are the runtime path's (same gids and step times).
 
 Units: time ms, injected current nA, weights nS, noise nA.
 """

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from livn.errors import InvalidArgumentError, MissingSystemFileError, UnknownNameError, describe
+from livn.errors import InvalidArgumentError, MissingSystemFileError, SystemFileError, UnknownNameError, describe
 
 #: The published livn dataset on the Hugging Face hub.
 HUB_REPOSITORY = "livn-org/livn"
@@ -49,17 +49,21 @@ def load(path: str | os.PathLike = HUB_REPOSITORY, system: str = "S1", split: st
     - `cache_dir`: where `datasets` keeps its Arrow cache (default: its own).
 
     **Returns**: what `datasets.load_dataset(path, name=system, split=split)` returns.
+    Raises `SystemFileError` naming the directory when its files cannot be read (truncated or
+    corrupt shards, a damaged README.md), `UnknownNameError` for a split it does not hold.
     """
-    from datasets import load_dataset
-
     from livn.systems.sample import SPLITS
 
     if not isinstance(system, str) or not system:
         raise InvalidArgumentError(f"system must be a system (config) name such as 'S1'; got {describe(system)}")
-    if split is not None and split not in SPLITS:
+    if split is not None and not (isinstance(split, str) and split in SPLITS):
         raise UnknownNameError(f"split must be one of {SPLITS} or None; got {describe(split)}")
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidArgumentError(f"path must be a dataset directory or a hub repository id; got {describe(path)}")
+    if not isinstance(online, bool):
+        raise InvalidArgumentError(f"online must be True or False; got {describe(online)}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise InvalidArgumentError(f"cache_dir must be None or a directory path; got {describe(cache_dir)}")
     options = {"name": system, "split": split}
     if cache_dir is not None:
         options["cache_dir"] = str(cache_dir)
@@ -77,13 +81,34 @@ def load(path: str | os.PathLike = HUB_REPOSITORY, system: str = "S1", split: st
                 f"{local} has no README.md: the sampling run did not finish; run it again, or "
                 f"`livn systems sample --merge --out {local} ...` to finalize"
             )
-        return load_dataset(str(local), **options)
+        held = sorted({file.name.split("-")[0] for file in (local / system).glob("*.parquet")})
+        if split is not None and split not in held:
+            raise UnknownNameError(f"split {split!r} is not in {local / system}; it holds {', '.join(held) or 'none'}")
+        return _read(str(local), options)
     if not online:
         raise MissingSystemFileError(
-            f"no dataset directory {local}; to download {describe(str(path))} from the Hugging Face hub "
+            f"path: no dataset directory {local}; to download {describe(str(path))} from the Hugging Face hub "
             "pass online=True"
         )
-    return load_dataset(str(path), **options)
+    return _read(str(path), options)
+
+
+def _read(path: str, options: dict):
+    """`datasets.load_dataset(path, **options)`, its failures on damaged files as `SystemFileError` naming `path`."""
+    import yaml
+    from datasets import load_dataset
+    from datasets.exceptions import DatasetsError
+    from pyarrow import ArrowException
+
+    try:
+        return load_dataset(path, **options)
+    # datasets, pyarrow and yaml (README.md's front matter) raise all of these for damaged files
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError, DatasetsError, ArrowException) as error:
+        raise SystemFileError(
+            f"path: {path} cannot be read as a livn dataset (config {options['name']!r}, split "
+            f"{options['split']!r}); a file is damaged or was not written by `livn systems sample`: "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def plan_of(path: str | os.PathLike, system: str) -> dict:

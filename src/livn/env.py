@@ -34,6 +34,8 @@ from livn.errors import (
     RecordingError,
     UnknownNameError,
     describe,
+    finite_number,
+    numeric_array,
 )
 from livn.io import MEA, check_electrode_inputs
 from livn import synapses as synaptic
@@ -116,7 +118,10 @@ class Env:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidArgumentError(f"seed must be a non-negative integer; got {describe(seed)}")
         for population in system.populations:
-            model.neuron_type(population)
+            try:
+                model.neuron_type(population)
+            except UnknownNameError as error:
+                raise UnknownNameError(f"model does not fit system {system.name!r}: {error}") from None
         self.system = system
         self.model = model
         self.io = io
@@ -400,7 +405,7 @@ class Env:
 
         **Returns**: `[T, n_neurons]` injected currents in nA, 1 ms per row, for `run`.
         """
-        return self._coupling.cell_stimulus(inputs)
+        return self._coupling.cell_stimulus(inputs, "inputs")
 
     def channel_recording(self, it, t) -> tuple[dict, dict]:
         """Spikes per recording channel: `(cit, ct)`, dicts channel id -> gids, times (ms)."""
@@ -413,10 +418,7 @@ class Env:
             return None
         is_jax = type(stimulus).__module__.startswith("jax")  # checked by shape; by value unless traced
         if not is_jax:
-            try:
-                stimulus = np.asarray(stimulus, dtype=float)
-            except (TypeError, ValueError):
-                raise InvalidArgumentError(f"stimulus must be a numeric array; got {describe(stimulus)}") from None
+            stimulus = numeric_array(stimulus, "stimulus", "a numeric array of injected currents in nA")
         n = self.num_neurons
         max_rows = math.ceil(duration / step - 1e-9)
         shape = tuple(stimulus.shape)
@@ -535,7 +537,7 @@ class Env:
         from livn.stimulation import ElectrodeStimulation
 
         duration = self._check_duration(duration)
-        if unroll not in (None, "mask"):
+        if not (unroll is None or (isinstance(unroll, str) and unroll == "mask")):
             raise InvalidArgumentError(f"unroll must be None or 'mask'; got {describe(unroll)}")
         if unroll is not None:
             self.require(UNROLL, "run(unroll=...)")
@@ -612,9 +614,10 @@ class Env:
     def _check_duration(self, duration) -> float:
         if isinstance(duration, bool) or not isinstance(duration, (int, float, np.integer, np.floating)):
             raise InvalidArgumentError(f"duration must be a number of ms; got {describe(duration)}")
-        duration = float(duration)
-        if not math.isfinite(duration) or duration <= 0:
-            raise InvalidArgumentError(f"duration must be a positive, finite number of ms; got {duration}")
+        number = finite_number(duration)
+        if number is None or number <= 0:
+            raise InvalidArgumentError(f"duration must be a positive, finite number of ms; got {describe(duration)}")
+        duration = number
         if duration < self.model.dt:
             raise InvalidArgumentError(
                 f"duration must be at least one integration step ({self.model.dt} ms); got {duration}"

@@ -69,3 +69,40 @@ def describe(value, limit: int = 80) -> str:
         return f"array of shape {tuple(shape)} and dtype {getattr(value, 'dtype', '?')}"
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def numeric_array(value, name: str, accepted: str):
+    """`value` as a float64 numpy array, or `InvalidArgumentError` naming the argument `name`.
+
+    Takes numbers, nested lists and arrays of booleans, integers and floats. Refuses, saying that
+    `name` must be `accepted` (e.g. "electrode currents in uA of shape [T, 16]"): strings, complex
+    numbers (their imaginary part would be dropped silently), None, dates, objects, ragged nestings
+    and integers beyond the float range. Shape and finiteness are the caller's to check.
+    """
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":  # bool, signed and unsigned integer, float
+            raise TypeError(array.dtype)
+        return array.astype(float)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{name} must be {accepted}; got {describe(value)}") from None
+
+
+def finite_number(value) -> float | None:
+    """`value` as a finite float if it is a real number (Python or numpy, not a bool), else None.
+
+    None also for NaN, infinities and integers beyond the float range, so that callers can say
+    "must be a positive finite number" without a raw `OverflowError` on `math.isfinite(10**400)`.
+    """
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import abc
 import inspect
-import math
 from typing import ClassVar
 
 import numpy as np
 
-from livn.errors import InvalidArgumentError, UnknownNameError, describe
+from livn.errors import InvalidArgumentError, UnknownNameError, describe, finite_number
 
 _BLOCK = 256  # random draws made per seeded generator
 
@@ -39,7 +38,7 @@ def _check_values(values) -> list:
             "values=[] is not accepted: a selector without values has nothing to select; pass a non-empty list"
         )
     for v in values:
-        ok = isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        ok = isinstance(v, str) or (isinstance(v, (int, float)) and finite_number(v) is not None)
         if not ok:
             raise InvalidArgumentError(f"values contains {describe(v)}: expected finite numbers or strings")
     return values

@@ -33,12 +33,11 @@ with its key path (`protocol.roving.amplitude_uA.values`) and what is accepted.
 from __future__ import annotations
 
 import copy
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from livn.errors import InvalidArgumentError, describe
+from livn.errors import InvalidArgumentError, describe, finite_number
 
 #: Events an experiment raises itself; steps may raise any other name.
 BUILTIN_EVENTS = ("experiment_start", "experiment_end", "trial_start", "trial_end", "stimulus_delivered",
@@ -101,6 +100,8 @@ def load_experiment(source) -> ExperimentSpec:
             raise ExperimentError([("(file)", f"no experiment file at {path}")], where)
         try:
             source = yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError) as e:
+            raise ExperimentError([("(file)", f"cannot be read as YAML text: {e}")], where) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None)
             at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -129,8 +130,9 @@ class _Checker:
 
     def number(self, data: dict, key: str, path: str, default=None, minimum=0.0, strict=False, integer=False):
         value = data.get(key, default)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        ok = ok and (value > minimum if strict else value >= minimum) and (not integer or float(value).is_integer())
+        number = finite_number(value) if isinstance(value, (int, float)) else None
+        ok = number is not None and (number > minimum if strict else number >= minimum)
+        ok = ok and (not integer or number.is_integer())
         if not ok:
             kind = "an integer" if integer else "a number"
             bound = f"> {minimum}" if strict else f">= {minimum}"
@@ -147,7 +149,7 @@ class _Checker:
         if backend is not None:
             from livn.backends import BACKENDS
 
-            if backend not in BACKENDS:
+            if not isinstance(backend, str) or backend not in BACKENDS:
                 self.fail("backend", f"must be one of {sorted(BACKENDS)}; got {describe(backend)}")
         seed = self.number(data, "seed", "", default=0, integer=True)
         recordings = data.get("recordings", {"spikes": True})
@@ -158,8 +160,8 @@ class _Checker:
         if not float(period).is_integer():
             self.fail("period_ms", f"must be a multiple of the 1 ms stimulus grid; got {period}")
         latency = data.get("latency")
-        if not (latency is None or latency == "measured" or (
-                isinstance(latency, (int, float)) and not isinstance(latency, bool) and latency >= 0)):
+        if not (latency is None or (isinstance(latency, str) and latency == "measured") or (
+                isinstance(latency, (int, float)) and finite_number(latency) is not None and latency >= 0)):
             self.fail("latency", f"must be null (one period), a number of ms >= 0 or 'measured'; got {describe(latency)}")
         protocol = data.get("protocol")
         if not isinstance(protocol, dict):
@@ -205,7 +207,8 @@ class _Checker:
             self.fail("protocol.windows", "a trial must last > 0 ms (pre_ms + stimulus_ms + post_ms + iti_ms)")
         elif period > 0 and abs(total / period - round(total / period)) > 1e-9:
             self.fail("protocol.windows", f"a trial ({total} ms with its interval) must be a whole number of periods "
-                                          f"({period} ms), so that trial windows do not overlap the loop's windows")
+                                          f"(period_ms = {period} ms), so that trial windows do not overlap the "
+                                          "loop's windows")
         stimulus = data.get("stimulus")
         if stimulus not in STIMULI:
             self.fail("protocol.stimulus", f"must be one of {list(STIMULI)}; got {describe(stimulus)}")
@@ -246,7 +249,7 @@ class _Checker:
             return {}
         self.keys(entry, {"selector", "values", "options", "response"}, path)
         kind = entry.get("selector", "sequential")
-        if kind not in SELECTORS:
+        if not isinstance(kind, str) or kind not in SELECTORS:
             self.fail(f"{path}.selector", f"must be one of {sorted(SELECTORS)}; got {describe(kind)}")
             return {}
         values = entry.get("values")

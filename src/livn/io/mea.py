@@ -28,21 +28,26 @@ import numpy as np
 
 from livn._arrays import is_traced
 from livn._files import write_json
-from livn.errors import InvalidArgumentError, MissingSystemFileError, describe
+from livn.errors import InvalidArgumentError, MissingSystemFileError, describe, finite_number, numeric_array
 from livn.system_directory import MEA_FILE, locate, read_json_object
 
 
 def check_neuron_coordinates(neuron_coordinates) -> np.ndarray:
     """Validate `[n, 4]` rows of (gid, x, y, z), positions in um; returns a float array."""
-    coords = np.asarray(neuron_coordinates, dtype=float)
+    accepted = "numbers of shape [n_neurons, 4] (gid, x, y, z in um)"
+    coords = numeric_array(neuron_coordinates, "neuron_coordinates", accepted)
     if coords.ndim != 2 or coords.shape[1] != 4:
-        raise InvalidArgumentError(
-            f"neuron_coordinates must have shape [n_neurons, 4] (gid, x, y, z in um); "
-            f"got {describe(coords)}"
-        )
+        raise InvalidArgumentError(f"neuron_coordinates must be {accepted}; got {describe(coords)}")
     if not np.all(np.isfinite(coords)):
         raise InvalidArgumentError("neuron_coordinates contains NaN or infinite values")
+    check_ids(coords[:, 0], "neuron gids (first column of neuron_coordinates)")
     return coords
+
+
+def check_ids(ids: np.ndarray, what: str) -> None:
+    """Gids or channel ids (a float column) must be distinct integers in [0, 2**53), exact in a float."""
+    if np.any(ids != np.round(ids)) or np.any(ids < 0) or np.any(ids >= 2**53) or len(np.unique(ids)) != len(ids):
+        raise InvalidArgumentError(f"{what} must be distinct integers from 0 to 2**53; got {describe(ids.tolist())}")
 
 
 def check_electrode_inputs(inputs, n_channels: int, max_rows: int | None = None, name: str = "inputs",
@@ -52,20 +57,20 @@ def check_electrode_inputs(inputs, n_channels: int, max_rows: int | None = None,
     **Arguments**: `inputs` (array-like, uA); `n_channels`; `max_rows` (None: any number >= 1);
     `name` (for messages); `row_ms` (ms per row, for messages).
     """
-    try:
-        array = np.asarray(inputs, dtype=float)
-    except (TypeError, ValueError):
-        array = None
-    too_many = max_rows is not None and array is not None and array.ndim == 2 and array.shape[0] > max_rows
-    if array is None or array.ndim != 2 or array.shape[1] != n_channels or array.shape[0] < 1 or too_many:
-        rows = "rows >= 1" if max_rows is None else f"1 <= rows <= {max_rows}"
-        raise InvalidArgumentError(
-            f"{name} must be electrode currents in uA of shape [rows, {n_channels}] with {rows} "
-            f"({row_ms:g} ms per row); got {describe(inputs)}"
-        )
+    rows = "rows >= 1" if max_rows is None else f"1 <= rows <= {max_rows}"
+    accepted = f"electrode currents in uA of shape [rows, {n_channels}] with {rows} ({row_ms:g} ms per row)"
+    array = numeric_array(inputs, name, accepted)
+    too_many = max_rows is not None and array.ndim == 2 and array.shape[0] > max_rows
+    if array.ndim != 2 or array.shape[1] != n_channels or array.shape[0] < 1 or too_many:
+        raise InvalidArgumentError(f"{name} must be {accepted}; got {describe(inputs)}")
     if not np.all(np.isfinite(array)):
         raise InvalidArgumentError(f"{name} contain NaN or infinite values")
     return array
+
+
+#: Most electrodes `MEA.grid` lays out; high-density arrays have tens of thousands, and the
+#: stimulus transfer matrix holds channels x neurons floats (1e6 x 1e4 neurons is 80 GB).
+MAX_GRID_ELECTRODES = 1_000_000
 
 
 class MEA:
@@ -88,28 +93,21 @@ class MEA:
         reference_distance: float = 10.0,
         coupling: float = 1.0,
     ):
-        coords = np.asarray(electrode_coordinates, dtype=float)
+        accepted = "numbers of shape [n_channels, 4] (id, x, y, z in um) with at least one electrode"
+        coords = numeric_array(electrode_coordinates, "electrode_coordinates", accepted)
         if coords.ndim != 2 or coords.shape[1] != 4 or coords.shape[0] == 0:
-            raise InvalidArgumentError(
-                "electrode_coordinates must have shape [n_channels, 4] (id, x, y, z in um) "
-                f"with at least one electrode; got {describe(coords)}"
-            )
+            raise InvalidArgumentError(f"electrode_coordinates must be {accepted}; got {describe(coords)}")
         if not np.all(np.isfinite(coords)):
             raise InvalidArgumentError("electrode_coordinates contains NaN or infinite values")
-        ids = coords[:, 0]
-        if np.any(ids != np.round(ids)) or len(np.unique(ids)) != len(ids) or np.any(ids < 0):
-            raise InvalidArgumentError(
-                f"electrode ids (first column) must be distinct non-negative integers; got {ids.tolist()}"
-            )
+        check_ids(coords[:, 0], "electrode ids (first column of electrode_coordinates)")
         for name, value in [
             ("input_radius", input_radius),
             ("output_radius", output_radius),
             ("reference_distance", reference_distance),
             ("coupling", coupling),
         ]:
-            if not isinstance(value, (int, float, np.floating, np.integer)) or not (
-                math.isfinite(value) and value > 0
-            ):
+            number = finite_number(value)
+            if number is None or number <= 0:
                 raise InvalidArgumentError(f"{name} must be a positive finite number; got {describe(value)}")
         self.electrode_coordinates = coords
         self.input_radius = float(input_radius)
@@ -138,17 +136,28 @@ class MEA:
         reach of at least one electrode.
         """
         for name, value in [("width", width), ("height", height)]:
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            number = finite_number(value)
+            if number is None or number <= 0:
                 raise InvalidArgumentError(f"{name} must be a positive number of um; got {describe(value)}")
         for name, value in [("rows", rows), ("columns", columns)]:
-            if not (isinstance(value, (int, np.integer)) and value >= 1):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise InvalidArgumentError(f"{name} must be a positive integer; got {describe(value)}")
+        if rows * columns > MAX_GRID_ELECTRODES:
+            raise InvalidArgumentError(
+                f"rows x columns must be at most {MAX_GRID_ELECTRODES:,} electrodes; got rows={rows}, columns={columns}"
+            )
+        accepted = "the (x, y) of the grid's corner in um, two finite numbers"
+        corner = numeric_array(origin, "origin", accepted)
+        if corner.shape != (2,) or not np.all(np.isfinite(corner)):
+            raise InvalidArgumentError(f"origin must be {accepted}; got {describe(origin)}")
+        if finite_number(z) is None:
+            raise InvalidArgumentError(f"z must be a finite number of um (the electrodes' height); got {describe(z)}")
         pitch_x, pitch_y = width / columns, height / rows
         electrodes = []
         for r in range(rows):
             for c in range(columns):
-                x = origin[0] + (c + 0.5) * pitch_x
-                y = origin[1] + (r + 0.5) * pitch_y
+                x = corner[0] + (c + 0.5) * pitch_x
+                y = corner[1] + (r + 0.5) * pitch_y
                 electrodes.append([r * columns + c, x, y, z])
         reach = float(math.ceil(math.hypot(pitch_x / 2, pitch_y / 2)))
         kwargs.setdefault("input_radius", reach)
@@ -182,6 +191,8 @@ class MEA:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the layout as JSON to `path` (a file, or a directory to hold `mea.json`), atomically."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgumentError(f"path must be a file or directory path for mea.json; got {describe(path)}")
         path = Path(path)
         if path.is_dir():
             path = path / MEA_FILE
@@ -269,7 +280,7 @@ class Coupling:
         self.recording_mask = mea.recording_mask(coords)
         self._gid_order = np.argsort(self.gids)
 
-    def cell_stimulus(self, channel_inputs):
+    def cell_stimulus(self, channel_inputs, name: str = "channel_inputs"):
         """Per-neuron injected currents for electrode inputs.
 
         **Arguments**
@@ -277,23 +288,24 @@ class Coupling:
         - `channel_inputs`: `[T, n_channels]` or `[B, T, n_channels]` electrode
           currents in uA, one row per time step (the caller fixes the step, 1 ms in `Env`).
           A JAX array is accepted and stays differentiable.
+        - `name`: what errors call `channel_inputs` (the caller's own argument name).
 
         **Returns**
 
         `[T, n_neurons]` (or `[B, T, n_neurons]`) injected currents in nA.
         """
-        inputs = channel_inputs
-        if isinstance(inputs, (list, tuple)):
-            inputs = np.asarray(inputs, dtype=float)
-        shape = getattr(inputs, "shape", None)
         channels = self.mea.num_channels
-        if shape is None or len(shape) not in (2, 3) or shape[-1] != channels:
-            raise InvalidArgumentError(
-                f"channel_inputs must have shape [T, {channels}] or [B, T, {channels}] "
-                f"(uA per channel); got {describe(inputs)}"
-            )
+        accepted = f"electrode currents in uA of shape [T, {channels}] or [B, T, {channels}]"
+        inputs = channel_inputs
+        if not type(inputs).__module__.startswith("jax"):  # JAX arrays stay JAX (differentiable)
+            inputs = numeric_array(inputs, name, accepted)
+        elif not any(kind in str(inputs.dtype) for kind in ("float", "int", "bool")):
+            raise InvalidArgumentError(f"{name} must be {accepted}; got {describe(inputs)}")
+        shape = inputs.shape
+        if len(shape) not in (2, 3) or shape[-1] != channels:
+            raise InvalidArgumentError(f"{name} must be {accepted}; got {describe(inputs)}")
         if not is_traced(inputs) and not bool(np.all(np.isfinite(np.asarray(inputs)))):
-            raise InvalidArgumentError("channel_inputs contains NaN or infinite values")
+            raise InvalidArgumentError(f"{name} contains NaN or infinite values")
         return inputs @ self.stimulus_transfer
 
     def channel_recording(self, it, t) -> tuple[dict, dict]:
@@ -310,18 +322,21 @@ class Coupling:
         spikes of neurons within `output_radius` of that channel's electrode, in the
         order of the input. Every channel has an entry, empty if it saw nothing.
         """
-        it = np.asarray(it)
-        t = np.asarray(t, dtype=float)
+        it = numeric_array(it, "it", "integer neuron gids, one per spike")
+        t = numeric_array(t, "t", "spike times in ms, one per spike")
         if it.ndim != 1 or t.ndim != 1 or it.shape != t.shape:
             raise InvalidArgumentError(
                 f"it and t must be 1-d arrays of equal length (one entry per spike); "
                 f"got it {describe(it)} and t {describe(t)}"
             )
-        if it.size and (not np.issubdtype(it.dtype, np.number) or np.any(it != np.round(it))):
+        if it.size and (not np.all(np.isfinite(it)) or np.any(it != np.round(it))):
             raise InvalidArgumentError(f"it must hold integer neuron gids; got {describe(it)}")
+        if not np.all(np.isfinite(t)):
+            raise InvalidArgumentError("t (spike times, ms) contains NaN or infinite values")
         sorted_gids = self.gids[self._gid_order]
-        position = np.searchsorted(sorted_gids, it.astype(np.int64))
-        known = (position < len(sorted_gids)) & (sorted_gids[np.minimum(position, len(sorted_gids) - 1)] == it)
+        position = np.searchsorted(sorted_gids, it)
+        known = (position < len(sorted_gids)) & (
+            sorted_gids[np.minimum(position, len(sorted_gids) - 1)] == it if len(sorted_gids) else False)
         if not np.all(known):
             raise InvalidArgumentError(
                 f"it contains gids that are not in neuron_coordinates: {np.unique(it[~known])[:10].tolist()}"

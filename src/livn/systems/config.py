@@ -20,7 +20,6 @@ Every key is required; unknown keys are errors, so that a typo does not pass sil
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from livn.errors import InvalidArgumentError, MissingSystemFileError, UnknownNameError, describe
+from livn.errors import InvalidArgumentError, MissingSystemFileError, UnknownNameError, describe, finite_number
 
 #: Distance kernels a config may name.
 KERNELS = ("exponential", "gaussian")
@@ -112,9 +111,10 @@ def _section(data, key: str, keys: tuple[str, ...], source: str) -> dict:
 
 
 def _positive_number(value, key: str, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    number = finite_number(value) if isinstance(value, (int, float)) else None
+    if number is None or number <= 0:
         _fail(source, key, value, "a positive finite number")
-    return float(value)
+    return number
 
 
 def _positive_int(value, key: str, source: str) -> int:
@@ -157,13 +157,13 @@ def check_config(data, source: str = "config") -> dict:
     if not isinstance(populations, Mapping) or not populations:
         _fail(source, "populations", populations, "a non-empty mapping from population name to neuron count")
     populations = {
-        _name(pop, "a population name", source): _positive_int(count, f"populations.{pop}", source)
+        _name(pop, "populations (a population name)", source): _positive_int(count, f"populations.{pop}", source)
         for pop, count in populations.items()
     }
 
     connectivity = _section(top["connectivity"], "connectivity", ("kernel", "length_constant", "projections"), source)
     kernel = connectivity["kernel"]
-    if kernel not in KERNELS:
+    if not isinstance(kernel, str) or kernel not in KERNELS:
         raise UnknownNameError(
             f"{source}: connectivity.kernel must be one of {', '.join(KERNELS)}; got {describe(kernel)}"
         )
@@ -176,7 +176,7 @@ def check_config(data, source: str = "config") -> dict:
         key = f"connectivity.projections[{i}]"
         entry = _section(entry, key, ("pre", "post", "in_degree"), source)
         for end in ("pre", "post"):
-            if entry[end] not in populations:
+            if not isinstance(entry[end], str) or entry[end] not in populations:
                 raise UnknownNameError(
                     f"{source}: {key}.{end} must be one of the populations {list(populations)}; "
                     f"got {describe(entry[end])}"

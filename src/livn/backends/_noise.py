@@ -24,9 +24,6 @@ import math
 
 import numpy as np
 
-import jax
-import jax.numpy as jnp
-
 #: Key-schedule parity constant of Threefry-2x32.
 _PARITY = 0x1BD11BDA
 #: Rotation distances of the 4-round groups, alternating (Threefry-2x32, 20 rounds).
@@ -56,6 +53,9 @@ def threefry2x32(k0, k1, x0, x1):
 
 def _fast_path(key, dtype) -> bool:
     """Whether `key` and `dtype` are the case whose values this module reproduces (see the docstring)."""
+    import jax
+    import jax.numpy as jnp
+
     return (
         jnp.dtype(dtype) == jnp.float32
         and bool(jax.config.jax_threefry_partitionable)
@@ -66,8 +66,14 @@ def _fast_path(key, dtype) -> bool:
     )
 
 
-def standard_normal(key, shape: tuple[int, ...], dtype=jnp.float32):
-    """Standard normal draws of `shape`: the values of `jax.random.normal(key, shape, dtype)` (dimensionless)."""
+def standard_normal(key, shape: tuple[int, ...], dtype=np.float32):
+    """Standard normal draws of `shape`: the values of `jax.random.normal(key, shape, dtype)` (dimensionless).
+
+    JAX is imported here, not with the module: importing livn imports no simulator.
+    """
+    import jax
+    import jax.numpy as jnp
+
     if not _fast_path(key, dtype):
         return jax.random.normal(key, shape, dtype)
     size = math.prod(shape)

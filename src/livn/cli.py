@@ -118,7 +118,7 @@ def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, t
     fine = [PulseTrain.parse(b) if "x" in b.lower() or "@" in b else BiphasicPulse.parse(b) for b in biphasic]
     culture = make(system)
     env = Env(culture, seed=seed, backend=backend)
-    compiled = _use_compiled(compiled, env.backend_name, duration, traces, nwb_path)
+    compiled = _use_compiled(compiled, env, duration, traces, nwb_path)
     inputs, step = None, None
     if fine:
         step = 0.1  # the integration grid: sub-millisecond phases
@@ -144,14 +144,19 @@ def run(system, duration, pulses, biphasic, plot_path, no_plot, seed, backend, t
                     overwrite, as_json)
 
 
-def _use_compiled(compiled, backend: str, duration: float, traces: bool, nwb_path) -> bool:
-    """Whether `livn run` takes the compiled brian2 path: as asked (`--compiled` only where it can run),
-    else on brian2 from `COMPILED_FROM_MS` of simulated time when neither --traces nor --nwb is asked."""
+def _use_compiled(compiled, env, duration: float, traces: bool, nwb_path) -> bool:
+    """Whether `livn run` takes the backend's compiled path (capability `compiled`): as asked (`--compiled`
+    only where it can run), else from `COMPILED_FROM_MS` of simulated time when neither --traces nor --nwb
+    is asked."""
+    from livn.backends.base import COMPILED
+
+    can = COMPILED in env.capabilities
     if compiled is None:
-        return backend == "brian2" and duration >= COMPILED_FROM_MS and not traces and nwb_path is None
+        return can and duration >= COMPILED_FROM_MS and not traces and nwb_path is None
     if compiled:
-        if backend != "brian2":
-            raise click.BadParameter(f"is a brian2 path; the backend is {backend}", param_hint="--compiled")
+        if not can:
+            raise click.BadParameter(f"the {env.backend_name} backend has no compiled path (capability "
+                                     f"'{COMPILED}')", param_hint="--compiled")
         for asked, name in ((traces, "--traces"), (nwb_path is not None, "--nwb")):
             if asked:
                 raise click.BadParameter(f"records spikes only; {name} needs --no-compiled", param_hint="--compiled")

@@ -19,6 +19,7 @@ Capabilities (class attribute `capabilities`):
 | `mpi` | cells spread over MPI ranks; every method is collective (SPMD) |
 | `checkpoint` | `get_state` / `set_state`: the whole dynamic state, for `Env.save_state` |
 | `plasticity` | `synapse_weights` / `set_synapse_weights` per synapse, and `set_plasticity`: the rules of `livn.models.plasticity` change weights during runs |
+| `compiled` | a compiled program for long one-shot windows from t = 0, spikes only (brian2: `livn.backends.brian2_compiled.CompiledCulture`) |
 
 Backend options (`Env(..., backend_options={...})`) are keyword arguments of
 the constructor; `options` names and describes the ones a backend takes.
@@ -58,6 +59,7 @@ COPIES = "copies"
 MPI = "mpi"
 CHECKPOINT = "checkpoint"
 PLASTICITY = "plasticity"
+COMPILED = "compiled"
 
 #: Every capability a backend may declare, with what it means.
 CAPABILITIES = {
@@ -68,6 +70,7 @@ CAPABILITIES = {
     MPI: "the cells are spread over MPI ranks; every call is collective",
     CHECKPOINT: "save_state/load_state write and restore the whole dynamic state",
     PLASTICITY: "synaptic weights are read and set per synapse, and STDP rules change them during runs",
+    COMPILED: "a compiled, cached program runs long one-shot windows from t = 0 (spikes only; `livn run --compiled`)",
 }
 
 #: Time covered by one row of a stimulus array, ms.

@@ -25,7 +25,7 @@ import functools
 import numpy as np
 
 from livn import settings
-from livn.backends.base import CHECKPOINT, PLASTICITY, STIMULUS_STEP, Backend
+from livn.backends.base import CHECKPOINT, COMPILED, PLASTICITY, STIMULUS_STEP, Backend
 from livn.errors import CheckpointError, UnknownNameError
 from livn.types import RunResult, SynapticCurrents
 
@@ -197,7 +197,7 @@ class Brian2Backend(Backend):
     name = "brian2"
     simulator_module = "brian2"
     extra = None
-    capabilities = frozenset({CHECKPOINT, PLASTICITY})
+    capabilities = frozenset({CHECKPOINT, PLASTICITY, COMPILED})
 
     def __init__(self, network, **options):
         super().__init__(network, **options)
